@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependency direction (see ../shared/design.md):
+// CLI → Training → NN / DataPipeline / DataParallel → Kernels → C bridges.
+
+let package = Package(
+    name: "swift-dp-train",
+    products: [
+        .executable(name: "swift-dp-train", targets: ["swift-dp-train"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
+        .target(name: "Kernels", dependencies: ["COpenBLAS"]),
+        .target(name: "NN", dependencies: ["Kernels"]),
+        .target(name: "DataPipeline", dependencies: ["Kernels", "CTurboJPEG"]),
+        .target(name: "DataParallel", dependencies: ["Kernels", "CMPI"]),
+        .target(name: "Training", dependencies: ["NN", "DataPipeline", "DataParallel", "Kernels"]),
+        .executableTarget(name: "swift-dp-train", dependencies: [
+            "Training", "NN", "DataPipeline", "DataParallel", "Kernels",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Kernels"]),
+        .testTarget(name: "DataPipelineTests", dependencies: ["DataPipeline", "Kernels"]),
+        .testTarget(name: "DataParallelTests", dependencies: ["DataParallel", "Kernels"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "DataPipeline", "DataParallel", "Kernels"]),
+    ]
+)

@@ -1,0 +1,39 @@
+import Kernels
+
+/// Training mode uses batch statistics and caches what backward needs; eval does neither.
+public enum Mode: Sendable, Equatable { case train, eval }
+
+/// A layer is a forward/backward pair.
+///
+/// - `forward` returns an output tensor owned by the layer (reused across steps) and, in
+///   `.train` mode, caches whatever `backward` needs (it may keep a reference to `input`;
+///   callers must not overwrite an input before backward has run).
+/// - `backward` takes the gradient of the loss with respect to the last forward's output and
+///   returns the gradient with respect to its input (a tensor owned by the layer). Parameter
+///   gradients are ADDED (`+=`) into the store's flat gradient buffer, so fan-out and
+///   gradient accumulation need no special cases.
+public protocol Layer: AnyObject {
+    func forward(_ input: Tensor, mode: Mode) -> Tensor
+    func backward(_ outputGradient: Tensor) -> Tensor
+}
+
+/// Layers run one after another.
+public final class Sequential: Layer {
+    public private(set) var layers: [any Layer]
+
+    public init(_ layers: [any Layer]) { self.layers = layers }
+
+    public func append(_ layer: any Layer) { layers.append(layer) }
+
+    public func forward(_ input: Tensor, mode: Mode) -> Tensor {
+        var x = input
+        for layer in layers { x = layer.forward(x, mode: mode) }
+        return x
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        var g = outputGradient
+        for layer in layers.reversed() { g = layer.backward(g) }
+        return g
+    }
+}

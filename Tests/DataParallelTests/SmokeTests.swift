@@ -1,0 +1,6 @@
+import XCTest
+import DataParallel
+
+final class DataParallelSmokeTests: XCTestCase {
+    func testModuleLoads() {}
+}

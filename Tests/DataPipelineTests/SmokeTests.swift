@@ -1,0 +1,6 @@
+import XCTest
+import DataPipeline
+
+final class DataPipelineSmokeTests: XCTestCase {
+    func testModuleLoads() {}
+}

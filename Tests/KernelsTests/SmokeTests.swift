@@ -1,0 +1,6 @@
+import XCTest
+import Kernels
+
+final class KernelsSmokeTests: XCTestCase {
+    func testModuleLoads() {}
+}

@@ -1,0 +1,6 @@
+import XCTest
+import Training
+
+final class TrainingSmokeTests: XCTestCase {
+    func testModuleLoads() {}
+}
