@@ -1,0 +1,90 @@
+import Foundation
+import Kernels
+import NN
+
+/// Options of `swift-dp-train bench`: one rank's throughput on synthetic in-memory batches.
+public struct BenchmarkOptions: Sendable {
+    public enum Mode: String, Sendable, CaseIterable { case train, eval }
+    public var model = "resnet18"
+    public var stem = ResNetStem.imagenet
+    public var imageSize = 64
+    public var batchSize = 64
+    public var numClasses = 1000
+    public var steps = 20
+    public var warmupSteps = 3
+    public var threads = 1
+    public var mode = Mode.train
+    public init() {}
+}
+
+public struct BenchmarkResult: Codable, Sendable {
+    public var model: String
+    public var stem: String
+    public var mode: String
+    public var imageSize: Int
+    public var batchSize: Int
+    public var threads: Int
+    public var steps: Int
+    public var imagesPerSecond: Double
+    public var msPerStep: Double
+    public var msPerStepMin: Double
+    public var peakRSSMB: Double
+    public var parameters: Int
+
+    enum CodingKeys: String, CodingKey {
+        case model, stem, mode, threads, steps, parameters
+        case imageSize = "image_size", batchSize = "batch_size"
+        case imagesPerSecond = "images_per_second", msPerStep = "ms_per_step"
+        case msPerStepMin = "ms_per_step_min", peakRSSMB = "peak_rss_mb"
+    }
+}
+
+/// Times forward + loss + backward + SGD step (train) or forward alone (eval) on one fixed
+/// random batch, after warm-up steps; reports the median step time.
+public func runBenchmark(_ options: BenchmarkOptions) throws -> BenchmarkResult {
+    setBLASThreads(options.threads)
+    let model = try ClassifierModel(architecture: options.model, numClasses: options.numClasses,
+                                    stem: options.stem, seed: 0)
+    let images = Tensor(n: options.batchSize, h: options.imageSize, w: options.imageSize, c: 3)
+    var rng = SplitMix64(seed: 1)
+    for i in 0..<images.count { images.pointer[i] = Float(rng.nextNormal()) }
+    var labels = [Int32](repeating: 0, count: options.batchSize)
+    for i in labels.indices { labels[i] = Int32(rng.nextInt(below: options.numClasses)) }
+    let loss = SoftmaxCrossEntropy()
+    let optimizer = SGD(store: model.store, momentum: 0.9, weightDecay: 1e-4)
+
+    func step() {
+        switch options.mode {
+        case .train:
+            let logits = model.forward(images, mode: .train)
+            _ = labels.withUnsafeBufferPointer { loss.forward(logits: logits, labels: $0.baseAddress!) }
+            model.store.zeroGradients()
+            model.backward(loss.backward())
+            optimizer.step(learningRate: 0.01)
+        case .eval:
+            _ = model.forward(images, mode: .eval)
+        }
+    }
+
+    for _ in 0..<options.warmupSteps { step() }
+    var times: [Double] = []
+    for _ in 0..<options.steps {
+        let start = DispatchTime.now().uptimeNanoseconds
+        step()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+    }
+    times.sort()
+    let median = times.isEmpty ? .nan : times[times.count / 2]
+    return BenchmarkResult(model: options.model, stem: options.stem.rawValue, mode: options.mode.rawValue,
+                           imageSize: options.imageSize, batchSize: options.batchSize, threads: options.threads,
+                           steps: options.steps, imagesPerSecond: Double(options.batchSize) / (median / 1000),
+                           msPerStep: median, msPerStepMin: times.first ?? .nan, peakRSSMB: peakResidentMegabytes(),
+                           parameters: model.parameterCount)
+}
+
+/// Peak resident set size of this process (getrusage reports kilobytes on Linux).
+public func peakResidentMegabytes() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}

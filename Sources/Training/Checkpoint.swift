@@ -1,0 +1,79 @@
+import Foundation
+import NN
+
+/// Checkpoints are safetensors files: the model under torchvision names and layouts (so
+/// `safetensors.torch.load_file` + `load_state_dict` works after dropping the optimizer
+/// entries), the SGD momentum as `optimizer.momentum_buffer.<name>` in the same layout, and
+/// the training state as JSON strings in the header metadata. Writes are atomic.
+public enum Checkpoint {
+    /// Bumped when the metadata changes meaning.
+    public static let formatVersion = "1"
+    static let momentumPrefix = "optimizer.momentum_buffer."
+
+    public static func save(to path: String, model: ClassifierModel, optimizer: SGD, state: TrainingState,
+                            config: TrainConfig, worldSize: Int) throws {
+        var records = StateDict.records(of: model.store)
+        for p in model.store.parameters {
+            let values = StateDict.pytorchLayout(optimizer.momentumBuffer + p.offset, entry: p)
+            records.append(SafeTensorRecord(name: momentumPrefix + p.name, dtype: .f32, shape: p.shape, floats: values))
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let metadata: [String: String] = [
+            "format": "pt",
+            "swift_dp_train.format_version": formatVersion,
+            "swift_dp_train.architecture": model.architecture,
+            "swift_dp_train.stem": model.stem.rawValue,
+            "swift_dp_train.num_classes": String(model.numClasses),
+            "swift_dp_train.world_size": String(worldSize),
+            "swift_dp_train.state": String(decoding: try encoder.encode(state), as: UTF8.self),
+            "swift_dp_train.config": String(decoding: try encoder.encode(config), as: UTF8.self),
+            "swift_dp_train.class_names": String(decoding: try encoder.encode(state.classNames), as: UTF8.self),
+        ]
+        try SafeTensorsWriter.write(tensors: records, metadata: metadata, to: path)
+    }
+
+    /// Restores model, buffers and momentum; returns the training state to continue from.
+    public static func load(from path: String, model: ClassifierModel, optimizer: SGD, config: TrainConfig,
+                            worldSize: Int) throws -> TrainingState {
+        let file = try SafeTensorsFile.read(path: path)
+        let metadata = file.metadata
+        guard let version = metadata["swift_dp_train.format_version"] else {
+            throw TrainingError("\(path): not a swift-dp-train checkpoint (no swift_dp_train.format_version in the metadata)")
+        }
+        guard version == formatVersion else {
+            throw TrainingError("\(path): checkpoint format \(version), this build reads format \(formatVersion)")
+        }
+        guard let stateJSON = metadata["swift_dp_train.state"], let configJSON = metadata["swift_dp_train.config"] else {
+            throw TrainingError("\(path): checkpoint metadata lacks the training state")
+        }
+        let decoder = JSONDecoder()
+        let state: TrainingState
+        let saved: TrainConfig
+        do {
+            state = try decoder.decode(TrainingState.self, from: Data(stateJSON.utf8))
+            saved = try decoder.decode(TrainConfig.self, from: Data(configJSON.utf8))
+        } catch {
+            throw TrainingError("\(path): unreadable training state in the metadata (\(error))")
+        }
+        let mismatches = config.resumeMismatches(with: saved)
+        guard mismatches.isEmpty else {
+            throw TrainingError("\(path): cannot resume with different settings: " + mismatches.joined(separator: "; "))
+        }
+        if let savedWorld = metadata["swift_dp_train.world_size"], savedWorld != String(worldSize) {
+            warn("\(path) was written by \(savedWorld) rank(s), resuming on \(worldSize): training continues, "
+                 + "but not bit for bit as the original run would have")
+        }
+        try StateDict.load(file.tensors, into: model.store, source: path, ignoringPrefixes: [momentumPrefix])
+        for p in model.store.parameters {
+            guard let r = file.tensors[momentumPrefix + p.name], r.shape == p.shape, r.dtype == .f32 else {
+                throw TrainingError("\(path): missing or malformed \(momentumPrefix + p.name)")
+            }
+            let values = try r.floats()
+            values.withUnsafeBufferPointer {
+                StateDict.fromPytorchLayout($0.baseAddress!, entry: p, into: optimizer.momentumBuffer + p.offset)
+            }
+        }
+        return state
+    }
+}

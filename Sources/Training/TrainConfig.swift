@@ -1,0 +1,51 @@
+import Foundation
+
+/// Everything that defines a training run. Written to `config.json` in the run directory and
+/// into every checkpoint's metadata, so a resumed run can check it continues the same run.
+public struct TrainConfig: Codable, Sendable, Equatable {
+    /// Dataset root (Tiny-ImageNet-200 layout); nil = the built-in dataset.
+    public var dataDirectory: String?
+    public var model = "resnet18"
+    public var stem = "imagenet"
+    /// nil = the dataset's number of classes.
+    public var numClasses: Int?
+    public var epochs = 10
+    /// Per rank, like PyTorch DDP's per-process batch size.
+    public var batchSize = 64
+    public var imageSize = 64
+    public var learningRate: Float = 0.1
+    public var momentum: Float = 0.9
+    public var weightDecay: Float = 5e-4
+    public var nesterov = false
+    /// Decode threads per rank.
+    public var workers = 2
+    /// Compute (OpenBLAS) threads per rank; nil = cores / ranks on this host.
+    public var threads: Int?
+    public var seed: UInt64 = 0
+    public var outputDirectory: String?
+    public var resume: String?
+    /// Stop each epoch after this many steps (tests and quick experiments); nil = full epoch.
+    public var maxStepsPerEpoch: Int?
+    /// Cosine decay of the learning rate to 0 over the run (per step); false = constant.
+    public var cosineSchedule = true
+    public var warmupEpochs: Float = 0
+    /// Exit cleanly after this epoch's checkpoint, as if the job had been stopped there
+    /// (used to test that `--resume` continues bit for bit).
+    public var interruptAfterEpoch: Int?
+
+    public init() {}
+
+    /// The fields that must match for `--resume` to continue the same run bit for bit.
+    public func resumeMismatches(with other: TrainConfig) -> [String] {
+        var problems: [String] = []
+        func check<T: Equatable>(_ name: String, _ a: T, _ b: T) {
+            if a != b { problems.append("\(name): checkpoint has \(b), this run has \(a)") }
+        }
+        check("model", model, other.model)
+        check("stem", stem, other.stem)
+        check("batch-size", batchSize, other.batchSize)
+        check("image-size", imageSize, other.imageSize)
+        check("seed", seed, other.seed)
+        return problems
+    }
+}

@@ -1,0 +1,128 @@
+import Foundation
+import NN
+import TestSupport
+import XCTest
+
+/// Real `mpirun` runs of the release binary on small generated JPEG datasets.
+final class MultiProcessTrainingTests: XCTestCase {
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        guard swiftDPTrainBinary() != nil else {
+            throw XCTSkip("release binary not built: run scripts/test.sh (or swift build -c release) first")
+        }
+        guard findExecutable("mpirun") != nil else { throw XCTSkip("mpirun not installed") }
+        scratch = try makeTemporaryDirectory("sdt-train")
+    }
+
+    override func tearDownWithError() throws {
+        if let scratch { try? FileManager.default.removeItem(at: scratch) }
+    }
+
+    /// Runs `train` under mpirun and fails the test (with the output) on a non-zero exit.
+    @discardableResult
+    func train(ranks: Int, _ arguments: [String], expectSuccess: Bool = true) throws -> ProcessOutcome {
+        let outcome = try runMPI(ranks: ranks, binary: swiftDPTrainBinary()!, ["train"] + arguments, timeout: 300)
+        XCTAssertFalse(outcome.timedOut, "mpirun timed out:\n\(outcome.output)")
+        if expectSuccess {
+            XCTAssertEqual(outcome.status, 0, "training failed:\n\(outcome.output)")
+        }
+        return outcome
+    }
+
+    func dataset(classes: Int = 4, trainPerClass: Int = 48, valPerClass: Int = 10, size: Int = 32) throws -> URL {
+        let root = scratch.appendingPathComponent("data")
+        try makeTinyImageNetFixture(at: root, classes: classes, trainPerClass: trainPerClass,
+                                    valPerClass: valPerClass, size: size)
+        return root
+    }
+
+    func metrics(_ run: URL) throws -> [[String: Any]] {
+        let text = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        return try text.split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+    }
+
+    func testTwoRanksLossFallsAndReplicasStayIdentical() throws {
+        let data = try dataset()
+        let run = scratch.appendingPathComponent("run")
+        let outcome = try train(ranks: 2, ["--data", data.path, "--model", "resnet18", "--image-size", "32",
+                                           "--batch-size", "16", "--epochs", "4", "--lr", "0.05",
+                                           "--output", run.path, "--workers", "1"])
+        let lines = try metrics(run)
+        XCTAssertEqual(lines.count, 4)
+        let first = lines.first!["train_loss"] as! Double, last = lines.last!["train_loss"] as! Double
+        XCTAssertLessThan(last, first * 0.8, "loss did not fall: \(lines.map { $0["train_loss"]! })")
+        XCTAssertEqual(lines.last!["world_size"] as? Int, 2)
+        XCTAssertEqual(lines.last!["val_images"] as? Int, 40, "every validation image counted exactly once")
+        XCTAssertTrue(outcome.stdout.contains("replicas: all 2 ranks hold identical weights"), outcome.output)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("best.safetensors").path))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("config.json").path))
+    }
+
+    /// Without BatchNorm, 2 ranks × batch B must reach the weights of 1 rank × batch 2B.
+    func testTwoRanksEqualOneRankWithDoubleBatch() throws {
+        let data = try dataset(trainPerClass: 32)
+        let common = ["--data", data.path, "--model", "plain_convnet", "--image-size", "32", "--epochs", "2",
+                      "--max-steps-per-epoch", "3", "--lr", "0.05", "--momentum", "0.9", "--weight-decay", "1e-3",
+                      "--workers", "1", "--threads", "1"]
+        let two = scratch.appendingPathComponent("two"), one = scratch.appendingPathComponent("one")
+        try train(ranks: 2, common + ["--batch-size", "8", "--output", two.path])
+        try train(ranks: 1, common + ["--batch-size", "16", "--output", one.path])
+        let a = try SafeTensorsFile.read(path: two.appendingPathComponent("last.safetensors").path)
+        let b = try SafeTensorsFile.read(path: one.appendingPathComponent("last.safetensors").path)
+        XCTAssertEqual(Set(a.tensors.keys), Set(b.tensors.keys))
+        var checked = 0
+        for (name, ra) in a.tensors where ra.dtype == .f32 {
+            let x = try ra.floats(), y = try b.tensors[name]!.floats()
+            let scale = x.map { abs($0) }.max() ?? 0
+            let worst = zip(x, y).map { abs($0 - $1) }.max() ?? 0
+            print("\(name): max |2×B − 1×2B| = \(worst) (scale \(scale))")
+            XCTAssertLessThanOrEqual(worst, 1e-5 * scale + 1e-7, name)
+            checked += 1
+        }
+        XCTAssertGreaterThan(checked, 0)
+    }
+
+    /// A run interrupted after epoch 1 and resumed ends bit for bit where an uninterrupted run ends.
+    func testResumeIsBitExact() throws {
+        let data = try dataset(trainPerClass: 24)
+        let common = ["--data", data.path, "--model", "resnet18", "--image-size", "32", "--batch-size", "8",
+                      "--epochs", "3", "--max-steps-per-epoch", "3", "--workers", "2", "--lr", "0.05"]
+        let whole = scratch.appendingPathComponent("whole"), parts = scratch.appendingPathComponent("parts")
+        try train(ranks: 2, common + ["--output", whole.path])
+        let stopped = try train(ranks: 2, common + ["--output", parts.path, "--interrupt-after-epoch", "1"])
+        XCTAssertTrue(stopped.stdout.contains("stopping after epoch 1"), stopped.output)
+        try train(ranks: 2, common + ["--resume", parts.appendingPathComponent("last.safetensors").path])
+        let a = try SafeTensorsFile.read(path: whole.appendingPathComponent("last.safetensors").path)
+        let b = try SafeTensorsFile.read(path: parts.appendingPathComponent("last.safetensors").path)
+        XCTAssertEqual(Set(a.tensors.keys), Set(b.tensors.keys))
+        XCTAssertTrue(a.tensors.keys.contains("optimizer.momentum_buffer.fc.weight"))
+        for (name, ra) in a.tensors {
+            XCTAssertEqual(ra.data, b.tensors[name]!.data, "\(name) differs after resume")
+        }
+        XCTAssertEqual(try metrics(parts).count, 3)
+    }
+
+    func testMissingDatasetIsOneClearErrorAndNoHang() throws {
+        let missing = scratch.appendingPathComponent("no-such-dataset").path
+        let outcome = try train(ranks: 2, ["--data", missing, "--output", scratch.appendingPathComponent("r").path],
+                                expectSuccess: false)
+        XCTAssertNotEqual(outcome.status, 0)
+        XCTAssertTrue(outcome.stderr.contains("error:") && outcome.stderr.contains(missing), outcome.output)
+    }
+
+    func testCorruptImageIsSkippedAndCounted() throws {
+        let data = try dataset(classes: 2, trainPerClass: 16, valPerClass: 4)
+        let classDir = try FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent("train").path)
+            .sorted().first!
+        let bad = data.appendingPathComponent("train/\(classDir)/images/zz_corrupt.JPEG")
+        try Data([0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 0x4A, 0x46]).write(to: bad)
+        let run = scratch.appendingPathComponent("run")
+        let outcome = try train(ranks: 2, ["--data", data.path, "--model", "plain_convnet", "--image-size", "32",
+                                           "--batch-size", "8", "--epochs", "1", "--output", run.path])
+        XCTAssertTrue(outcome.stderr.contains("zz_corrupt.JPEG"), outcome.output)
+        XCTAssertEqual(try metrics(run).last!["skipped_images"] as? Int, 1)
+    }
+}

@@ -1,6 +1,0 @@
-import XCTest
-import Training
-
-final class TrainingSmokeTests: XCTestCase {
-    func testModuleLoads() {}
-}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Command one of the README: install what is missing, build in release mode, and train the
+# default model (ResNet-18) on the built-in dataset with one MPI rank per local core.
+# Extra arguments go to `swift-dp-train train`, e.g. `scripts/quickstart.sh --epochs 3`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/common.sh
+require_packages
+allow_mpi_as_root
+echo "==> building (release)"
+swift build -c release --product swift-dp-train
+ranks=$(local_cores)
+echo "==> mpirun -np $ranks swift-dp-train train $*"
+exec mpirun -np "$ranks" .build/release/swift-dp-train train "$@"
