@@ -145,4 +145,40 @@ final class Conv2dTests: XCTestCase {
         let twice = Array(UnsafeBufferPointer(start: chunkedStore.gradients, count: chunkedStore.parameterCount))
         XCTAssertEqual(maxAbsDifference(twice, g2.map { 2 * Double($0) }), 0, accuracy: 1e-5)
     }
+
+    /// Outputs and the workspace are sized on first use and reused afterwards (no allocation in
+    /// a steady-state step), including for a smaller last batch.
+    func testBuffersAreReusedAcrossSteps() {
+        let (conv, _) = ConvCase(n: 4, h: 6, w: 6, cin: 3, cout: 4, workspaceBytes: 2 * 36 * 27 * 4).make()
+        let x = randomTensor(n: 4, h: 6, w: 6, c: 3, seed: 8)
+        let y = conv.forward(x, mode: .train)
+        let dx = conv.backward(y)
+        let outPointer = y.pointer, dxPointer = dx.pointer
+        let workspacePointer = conv.workspace.pointer, capacity = conv.workspace.capacity
+        XCTAssertLessThanOrEqual(capacity * 4, conv.maxWorkspaceBytes)
+        let small = randomTensor(n: 3, h: 6, w: 6, c: 3, seed: 9)
+        for input in [x, small, x] {
+            let y2 = conv.forward(input, mode: .train)
+            let dx2 = conv.backward(y2)
+            XCTAssertEqual(y2.pointer, outPointer)
+            XCTAssertEqual(dx2.pointer, dxPointer)
+            XCTAssertEqual(conv.workspace.pointer, workspacePointer)
+            XCTAssertEqual(conv.workspace.capacity, capacity)
+        }
+    }
+
+    /// Two convolutions sharing one workspace (Note [Shared workspace]) inside a Sequential.
+    func testSharedWorkspaceInSequential() {
+        let store = ParameterStore()
+        let shared = FloatStorage()
+        let a = Conv2d(store, name: "a", inChannels: 2, outChannels: 3, kernelSize: 3, padding: 1, workspace: shared)
+        let b = Conv2d(store, name: "b", inChannels: 3, outChannels: 2, kernelSize: 3, stride: 2, padding: 1, bias: true)
+        b.workspace = shared
+        store.finalize(seed: 3)
+        XCTAssertTrue(a.workspace === b.workspace)
+        let model = Sequential([a, b])
+        let x = randomTensor(n: 2, h: 5, w: 5, c: 2, seed: 10)
+        assertGradients(GradientChecker(step: 0.05, tolerance: 2e-3).check(model, store: store, input: x),
+                        "Sequential(conv, conv) with a shared workspace")
+    }
 }

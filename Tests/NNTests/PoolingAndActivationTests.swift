@@ -45,32 +45,50 @@ func referenceMaxPool(_ x: Tensor, k: Int, s: Int, p: Int) -> (values: [Double],
 
 final class MaxPool2dTests: XCTestCase {
     func testForwardMatchesNaive() {
-        for (h, w, k, s, p) in [(7, 6, 3, 2, 1), (8, 8, 3, 2, 1), (5, 5, 2, 2, 0), (6, 5, 3, 1, 1)] {
-            let x = randomTensor(n: 2, h: h, w: w, c: 3, seed: UInt64(h * w + k))
+        // Channel counts cover the scalar loop (3), the 8-wide loop (8) and both (11).
+        for (h, w, k, s, p, c) in [(7, 6, 3, 2, 1, 3), (8, 8, 3, 2, 1, 8), (5, 5, 2, 2, 0, 11), (6, 5, 3, 1, 1, 3),
+                                   (7, 7, 3, 2, 1, 11)] {
+            let x = randomTensor(n: 2, h: h, w: w, c: c, seed: UInt64(h * w + k + c))
             let pool = MaxPool2d(kernelSize: k, stride: s, padding: p)
             let y = pool.forward(x, mode: .train)
             let ref = referenceMaxPool(x, k: k, s: s, p: p)
-            XCTAssertEqual(y.shape, [2, ref.ho, ref.wo, 3])
-            XCTAssertEqual(maxAbsDifference(y.array, ref.values), 0, "\(h)×\(w) k\(k) s\(s) p\(p)")
+            XCTAssertEqual(y.shape, [2, ref.ho, ref.wo, c])
+            XCTAssertEqual(maxAbsDifference(y.array, ref.values), 0, "\(h)×\(w)×\(c) k\(k) s\(s) p\(p)")
         }
     }
 
     func testGradients() {
-        let x = distinctTensor(n: 2, h: 7, w: 6, c: 2, seed: 31)
-        let results = GradientChecker(step: 1e-2, tolerance: 2e-3, kinkThreshold: 0.05)
-            .check(MaxPool2d(kernelSize: 3, stride: 2, padding: 1), store: nil, input: x)
-        assertGradients(results, "MaxPool2d")
-        XCTAssertEqual(results[0].skipped, 0)
+        for c in [2, 9] {
+            let x = distinctTensor(n: 2, h: 7, w: 6, c: c, seed: 31)
+            let results = GradientChecker(step: 1e-2, tolerance: 2e-3, kinkThreshold: 0.05)
+                .check(MaxPool2d(kernelSize: 3, stride: 2, padding: 1), store: nil, input: x)
+            assertGradients(results, "MaxPool2d C=\(c)")
+            XCTAssertEqual(results[0].skipped, 0)
+        }
+    }
+
+    /// A NaN in a window propagates to the output (PyTorch: `val > maxval || isnan(val)`).
+    func testNaNPropagates() {
+        for c in [1, 8] {
+            let x = randomTensor(n: 1, h: 4, w: 4, c: c, seed: 33)
+            x.pointer[(1 * 4 + 1) * c] = .nan
+            let y = MaxPool2d(kernelSize: 2, stride: 2).forward(x, mode: .eval)
+            XCTAssertTrue(y.pointer[0].isNaN, "C=\(c)")
+            XCTAssertFalse(y.pointer[c].isNaN, "C=\(c)")
+        }
     }
 
     /// On ties the gradient goes to the first maximum in (kh, kw) order, like PyTorch, and
     /// overlapping windows accumulate.
     func testTiesRouteToFirstMaximum() {
-        let x = Tensor(n: 1, h: 3, w: 3, c: 1, values: [Float](repeating: 1, count: 9))
-        let pool = MaxPool2d(kernelSize: 2, stride: 1)
-        _ = pool.forward(x, mode: .train)
-        let dy = Tensor(n: 1, h: 2, w: 2, c: 1, values: [1, 2, 3, 4])
-        XCTAssertEqual(pool.backward(dy).array, [1, 2, 0, 3, 4, 0, 0, 0, 0])
+        for c in [1, 8, 9] {
+            let x = Tensor(n: 1, h: 3, w: 3, c: c, values: [Float](repeating: 1, count: 9 * c))
+            let pool = MaxPool2d(kernelSize: 2, stride: 1)
+            _ = pool.forward(x, mode: .train)
+            let dy = Tensor(n: 1, h: 2, w: 2, c: c, values: (0..<4 * c).map { Float($0 / c + 1) })
+            let expected: [Float] = [1, 2, 0, 3, 4, 0, 0, 0, 0].flatMap { [Float](repeating: $0, count: c) }
+            XCTAssertEqual(pool.backward(dy).array, expected, "C=\(c)")
+        }
     }
 }
 

@@ -43,6 +43,7 @@ public final class MaxPool2d: Layer {
             argmax = .allocate(capacity: outCount)
             argmaxCapacity = outCount
         }
+        let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
         var out = output.pointer
         var idx = argmax
         for b in 0..<n {
@@ -53,22 +54,38 @@ public final class MaxPool2d: Layer {
                     let x0 = max(ox &* s &- p, 0), x1 = min(ox &* s &- p &+ k, w)
                     // PyTorch starts from −∞ at the window's first in-bounds position.
                     let first = Int32((y0 &* w &+ x0) &* c)
-                    for ch in 0..<c {
-                        out[ch] = -.infinity
-                        idx[ch] = first &+ Int32(ch)
-                    }
-                    for iy in y0..<y1 {
-                        for ix in x0..<x1 {
-                            let offset = (iy &* w &+ ix) &* c
-                            let src = image + offset
-                            for ch in 0..<c {
-                                let v = src[ch]
-                                if v > out[ch] || v.isNaN {
-                                    out[ch] = v
-                                    idx[ch] = Int32(offset &+ ch)
-                                }
+                    // Eight channels at a time with the running max and argmax in registers (a
+                    // scalar loop with a data-dependent index update does not vectorise).
+                    var ch = 0
+                    while ch &+ 8 <= c {
+                        var best = SIMD8<Float>(repeating: -.infinity)
+                        var bestAt = SIMD8<Int32>(repeating: first &+ Int32(ch)) &+ lanes
+                        for iy in y0..<y1 {
+                            for ix in x0..<x1 {
+                                let offset = (iy &* w &+ ix) &* c &+ ch
+                                let v = UnsafeRawPointer(image + offset).loadUnaligned(as: SIMD8<Float>.self)
+                                let take = (v .> best) .| (v .!= v)
+                                best.replace(with: v, where: take)
+                                bestAt.replace(with: SIMD8<Int32>(repeating: Int32(offset)) &+ lanes, where: take)
                             }
                         }
+                        UnsafeMutableRawPointer(out + ch).storeBytes(of: best, as: SIMD8<Float>.self)
+                        UnsafeMutableRawPointer(idx + ch).storeBytes(of: bestAt, as: SIMD8<Int32>.self)
+                        ch &+= 8
+                    }
+                    while ch < c {
+                        var best = -Float.infinity
+                        var at = first &+ Int32(ch)
+                        for iy in y0..<y1 {
+                            for ix in x0..<x1 {
+                                let offset = (iy &* w &+ ix) &* c &+ ch
+                                let v = image[offset]
+                                if v > best || v.isNaN { best = v; at = Int32(offset) }
+                            }
+                        }
+                        out[ch] = best
+                        idx[ch] = at
+                        ch &+= 1
                     }
                     out += c
                     idx += c
