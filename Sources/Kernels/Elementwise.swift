@@ -1,0 +1,76 @@
+// Shape letters: N rows (images or pixels), C columns (channels).
+//
+// Elementwise kernels on raw pointers plus Tensor wrappers. The Tensor wrappers size their
+// output with `resize`, which only grows capacity, so calling them every step allocates nothing
+// after the first.
+//
+// Residual connections: a block computes `out = branch(x) + shortcut(x)` with
+// `addForward(branch, shortcut, into: out)`. The gradient of a sum reaches both operands
+// unchanged, so in backward the block passes the same output gradient to the branch and to the
+// shortcut and then sums the two input gradients with `accumulate(_:into:)` (the input fanned
+// out to both paths).
+
+/// out[i] = a[i] + b[i]. `out` may alias `a` or `b`.
+@inlinable
+public func addForward(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                       _ out: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count { out[i] = a[i] + b[i] }
+}
+
+/// out = a + b (residual add). `out` is resized to a's shape; it may be `a` or `b` itself.
+public func addForward(_ a: Tensor, _ b: Tensor, into out: Tensor) {
+    precondition(a.shape == b.shape, "addForward: shapes \(a.shape) and \(b.shape) differ")
+    out.resize(like: a)
+    addForward(a.pointer, b.pointer, out.pointer, count: a.count)
+}
+
+/// y[i] += x[i].
+@inlinable
+public func accumulate(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count { y[i] += x[i] }
+}
+
+/// y += x, e.g. summing the input gradients of a residual branch and its shortcut.
+public func accumulate(_ x: Tensor, into y: Tensor) {
+    precondition(x.shape == y.shape, "accumulate: shapes \(x.shape) and \(y.shape) differ")
+    accumulate(x.pointer, into: y.pointer, count: x.count)
+}
+
+/// y[i] = max(x[i], 0). `y` may alias `x`.
+@inlinable
+public func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count { y[i] = max(x[i], 0) }
+}
+
+/// dx[i] = dy[i] where y[i] > 0, else 0. Using the output (as PyTorch's threshold_backward does)
+/// lets an in-place forward work and gives gradient 0 at exactly x = 0.
+@inlinable
+public func reluBackward(_ dy: UnsafePointer<Float>, output y: UnsafePointer<Float>,
+                         _ dx: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count { dx[i] = y[i] > 0 ? dy[i] : 0 }
+}
+
+/// Broadcasts a row into every row: y[r, c] = row[c] for r < rows. Used to start a GEMM
+/// output from its bias (then GEMM with beta = 1).
+@inlinable
+public func broadcastRows(_ row: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, columns: Int) {
+    var dst = y
+    for _ in 0..<rows {
+        dst.update(from: row, count: columns)
+        dst += columns
+    }
+}
+
+/// sums[c] += Σ_r x[r, c], accumulated per call in Double so long reductions (N·H·W rows)
+/// keep Float precision. `scratch` holds `columns` Doubles.
+@inlinable
+public func sumRowsAccumulate(_ x: UnsafePointer<Float>, rows: Int, columns: Int,
+                              into sums: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Double>) {
+    scratch.update(repeating: 0, count: columns)
+    var src = x
+    for _ in 0..<rows {
+        for c in 0..<columns { scratch[c] += Double(src[c]) }
+        src += columns
+    }
+    for c in 0..<columns { sums[c] += Float(scratch[c]) }
+}

@@ -1,0 +1,110 @@
+// Shape letters: N images, H/W input height/width, C input channels, G groups,
+// Cg = C / G channels per group, Kh/Kw kernel height/width, Ho/Wo output height/width.
+//
+// Note [Column order]: one im2col row belongs to one output pixel (n, oy, ox) and holds
+// G blocks of Kh·Kw·Cg values, each block ordered (kh, kw, cg). With G = 1 that is exactly
+// (kh, kw, cin), the order of one OHWI weight row [Cout][Kh][Kw][Cin], so the convolution is
+// the GEMM  columns[N·Ho·Wo, Kh·Kw·C] × weightᵀ[Kh·Kw·C, Cout]. With G > 1, group g's block is
+// contiguous inside each row (offset g·Kh·Kw·Cg, leading dimension Kh·Kw·C), so each group is
+// one GEMM addressed by leading-dimension strides instead of a separate copy.
+
+/// The geometry of a 2-D convolution (or pooling window) over NHWC input.
+public struct ConvGeometry: Sendable, Equatable {
+    public let inHeight: Int
+    public let inWidth: Int
+    public let channels: Int
+    public let kernelHeight: Int
+    public let kernelWidth: Int
+    public let stride: Int
+    public let paddingHeight: Int
+    public let paddingWidth: Int
+    public let groups: Int
+
+    public init(inHeight: Int, inWidth: Int, channels: Int, kernelHeight: Int, kernelWidth: Int,
+                stride: Int = 1, paddingHeight: Int = 0, paddingWidth: Int = 0, groups: Int = 1) {
+        precondition(kernelHeight > 0 && kernelWidth > 0 && stride > 0, "kernel and stride must be positive")
+        precondition(paddingHeight >= 0 && paddingWidth >= 0, "padding must be non-negative")
+        precondition(groups > 0 && channels % groups == 0, "channels \(channels) not divisible by groups \(groups)")
+        self.inHeight = inHeight; self.inWidth = inWidth; self.channels = channels
+        self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth; self.stride = stride
+        self.paddingHeight = paddingHeight; self.paddingWidth = paddingWidth; self.groups = groups
+        precondition(outHeight > 0 && outWidth > 0,
+                     "input \(inHeight)×\(inWidth) too small for kernel \(kernelHeight)×\(kernelWidth) with padding \(paddingHeight),\(paddingWidth)")
+    }
+
+    /// floor((H + 2p − k) / s) + 1, as PyTorch with ceil_mode = false.
+    public var outHeight: Int { (inHeight + 2 * paddingHeight - kernelHeight) / stride + 1 }
+    public var outWidth: Int { (inWidth + 2 * paddingWidth - kernelWidth) / stride + 1 }
+    /// Kh·Kw·Cg: the length of one group's block in a column row (and of one OHWI weight row).
+    public var columnsPerGroup: Int { kernelHeight * kernelWidth * (channels / groups) }
+    /// Kh·Kw·C: the length of one column row.
+    public var columns: Int { kernelHeight * kernelWidth * channels }
+}
+
+/// Unrolls `images` NHWC images into rows of patches (see Note [Column order]).
+/// input: [images, H, W, C]; columns: [images·Ho·Wo, Kh·Kw·C]. Padding reads as zero.
+public func im2colForward(_ input: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
+                          columns: UnsafeMutablePointer<Float>) {
+    let h = g.inHeight, w = g.inWidth, c = g.channels, kh = g.kernelHeight, kw = g.kernelWidth
+    let s = g.stride, ph = g.paddingHeight, pw = g.paddingWidth, groups = g.groups
+    let ho = g.outHeight, wo = g.outWidth, cg = c / groups, kg = g.columnsPerGroup, k = g.columns
+    var row = columns
+    for n in 0..<images {
+        let image = input + n &* h &* w &* c
+        for oy in 0..<ho {
+            for ox in 0..<wo {
+                for ky in 0..<kh {
+                    let iy = oy &* s &- ph &+ ky
+                    for kx in 0..<kw {
+                        let ix = ox &* s &- pw &+ kx
+                        let dst = row + (ky &* kw &+ kx) &* cg
+                        if iy < 0 || iy >= h || ix < 0 || ix >= w {
+                            for gi in 0..<groups { (dst + gi &* kg).update(repeating: 0, count: cg) }
+                        } else {
+                            let src = image + (iy &* w &+ ix) &* c
+                            if groups == 1 {
+                                dst.update(from: src, count: c)
+                            } else {
+                                for gi in 0..<groups { (dst + gi &* kg).update(from: src + gi &* cg, count: cg) }
+                            }
+                        }
+                    }
+                }
+                row += k
+            }
+        }
+    }
+}
+
+/// The adjoint of `im2colForward` (col2im): ADDS every column entry back into the input
+/// position it was copied from, so overlapping windows accumulate. Padding entries are dropped.
+/// dColumns: [images·Ho·Wo, Kh·Kw·C]; dInput: [images, H, W, C] (not cleared here).
+public func im2colBackward(_ dColumns: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
+                           dInput: UnsafeMutablePointer<Float>) {
+    let h = g.inHeight, w = g.inWidth, c = g.channels, kh = g.kernelHeight, kw = g.kernelWidth
+    let s = g.stride, ph = g.paddingHeight, pw = g.paddingWidth, groups = g.groups
+    let ho = g.outHeight, wo = g.outWidth, cg = c / groups, kg = g.columnsPerGroup, k = g.columns
+    var row = dColumns
+    for n in 0..<images {
+        let image = dInput + n &* h &* w &* c
+        for oy in 0..<ho {
+            for ox in 0..<wo {
+                for ky in 0..<kh {
+                    let iy = oy &* s &- ph &+ ky
+                    if iy < 0 || iy >= h { continue }
+                    for kx in 0..<kw {
+                        let ix = ox &* s &- pw &+ kx
+                        if ix < 0 || ix >= w { continue }
+                        let src = row + (ky &* kw &+ kx) &* cg
+                        let dst = image + (iy &* w &+ ix) &* c
+                        for gi in 0..<groups {
+                            let gs = src + gi &* kg, gd = dst + gi &* cg
+                            for ci in 0..<cg { gd[ci] += gs[ci] }
+                        }
+                    }
+                }
+                row += k
+            }
+        }
+    }
+}

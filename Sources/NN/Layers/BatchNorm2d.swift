@@ -1,0 +1,185 @@
+import Kernels
+
+// Shape letters: N batch, H/W height/width, C channels, M = N·H·W values per channel.
+// NHWC makes every pixel a contiguous row of C channels, so all loops run rows outer, channels
+// inner, and per-channel reductions are C-wide accumulators.
+
+/// Batch normalisation over NHWC input, with PyTorch's semantics:
+/// - train: normalise by the batch mean and the biased batch variance (÷M); update
+///   running_mean/var with momentum using the UNBIASED variance (÷(M−1)), and
+///   num_batches_tracked += 1 (torch.nn.functional.batch_norm / native_batch_norm).
+/// - eval: normalise by the running statistics (an affine map per channel).
+public final class BatchNorm2d: Layer {
+    public let channels: Int
+    public let eps: Float
+    public let momentum: Float
+    public let weight: ParameterEntry
+    public let bias: ParameterEntry
+    public let runningMean: BufferEntry
+    public let runningVar: BufferEntry
+    public let numBatchesTracked: BufferEntry
+
+    private let store: ParameterStore
+    private let output = Tensor()
+    private let dInput = Tensor()
+    private var input: Tensor?
+    private var lastMode: Mode = .eval
+    /// Per channel: the mean and 1/√(var + eps) used by the last forward (batch statistics in
+    /// train, running statistics in eval), which is all backward needs besides the input.
+    private let mean: UnsafeMutablePointer<Float>
+    private let invStd: UnsafeMutablePointer<Float>
+    private let scale: UnsafeMutablePointer<Float>
+    private let shift: UnsafeMutablePointer<Float>
+    private let sumA: UnsafeMutablePointer<Double>
+    private let sumB: UnsafeMutablePointer<Double>
+    private let coefA: UnsafeMutablePointer<Float>
+    private let coefB: UnsafeMutablePointer<Float>
+    private let coefD: UnsafeMutablePointer<Float>
+
+    public init(_ store: ParameterStore, name: String, channels: Int, eps: Float = 1e-5, momentum: Float = 0.1) {
+        precondition(channels > 0, "\(name): channels must be positive")
+        self.store = store
+        self.channels = channels
+        self.eps = eps
+        self.momentum = momentum
+        weight = store.addParameter("\(name).weight", shape: [channels], initializer: .constant(1), isWeight: false)
+        bias = store.addParameter("\(name).bias", shape: [channels], initializer: .constant(0), isWeight: false)
+        runningMean = store.addBuffer("\(name).running_mean", shape: [channels], initialValue: 0)
+        runningVar = store.addBuffer("\(name).running_var", shape: [channels], initialValue: 1)
+        numBatchesTracked = store.addBuffer("\(name).num_batches_tracked", shape: [], kind: .int64, initialValue: 0)
+        mean = .allocate(capacity: channels)
+        invStd = .allocate(capacity: channels)
+        scale = .allocate(capacity: channels)
+        shift = .allocate(capacity: channels)
+        sumA = .allocate(capacity: channels)
+        sumB = .allocate(capacity: channels)
+        coefA = .allocate(capacity: channels)
+        coefB = .allocate(capacity: channels)
+        coefD = .allocate(capacity: channels)
+    }
+
+    deinit {
+        mean.deallocate(); invStd.deallocate(); scale.deallocate(); shift.deallocate()
+        sumA.deallocate(); sumB.deallocate(); coefA.deallocate(); coefB.deallocate(); coefD.deallocate()
+    }
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        precondition(x.c == channels, "BatchNorm2d expects \(channels) channels, got \(x.c) (shape \(x.shape))")
+        let c = channels, m = x.n * x.h * x.w
+        output.resize(like: x)
+        input = x
+        lastMode = mode
+        let src = UnsafePointer(x.pointer), gamma = store.value(weight), beta = store.value(bias)
+        let mean = self.mean, invStd = self.invStd, scale = self.scale, shift = self.shift
+        let s1 = sumA, s2 = sumB
+        if mode == .train {
+            precondition(m > 1, "BatchNorm2d: expected more than 1 value per channel when training, got shape \(x.shape)")
+            // Two passes in Double: the mean, then Σ(x − mean)², avoiding E[x²] − E[x]² cancellation.
+            s1.update(repeating: 0, count: c)
+            var row = src
+            for _ in 0..<m {
+                for ch in 0..<c { s1[ch] += Double(row[ch]) }
+                row += c
+            }
+            for ch in 0..<c { s1[ch] /= Double(m) }
+            s2.update(repeating: 0, count: c)
+            row = src
+            for _ in 0..<m {
+                for ch in 0..<c { let d = Double(row[ch]) - s1[ch]; s2[ch] += d * d }
+                row += c
+            }
+            let rm = store.floatBuffer(runningMean), rv = store.floatBuffer(runningVar)
+            let mom = Double(momentum), unbias = Double(m) / Double(m - 1)
+            for ch in 0..<c {
+                let variance = s2[ch] / Double(m)
+                mean[ch] = Float(s1[ch])
+                invStd[ch] = Float(1 / (variance + Double(eps)).squareRoot())
+                rm[ch] = Float((1 - mom) * Double(rm[ch]) + mom * s1[ch])
+                rv[ch] = Float((1 - mom) * Double(rv[ch]) + mom * variance * unbias)
+            }
+            store.intBuffer(numBatchesTracked)[0] += 1
+        } else {
+            let rm = store.floatBuffer(runningMean), rv = store.floatBuffer(runningVar)
+            for ch in 0..<c {
+                mean[ch] = rm[ch]
+                invStd[ch] = Float(1 / (Double(rv[ch]) + Double(eps)).squareRoot())
+            }
+        }
+        // y = (x − mean)·invStd·γ + β = x·scale + shift
+        for ch in 0..<c {
+            scale[ch] = gamma[ch] * invStd[ch]
+            shift[ch] = beta[ch] - mean[ch] * scale[ch]
+        }
+        var row = src
+        var out = output.pointer
+        for _ in 0..<m {
+            for ch in 0..<c { out[ch] = row[ch] * scale[ch] + shift[ch] }
+            row += c
+            out += c
+        }
+        return output
+    }
+
+    /// Train mode (statistics depend on the batch), with x̂ = (x − μ)·invStd:
+    ///   dβ += Σ dy,  dγ += Σ dy·x̂,  dx = γ·invStd/M · (M·dy − Σdy − x̂·Σ(dy·x̂)).
+    /// Eval mode (fixed statistics): dx = dy·γ·invStd, same dβ, dγ.
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("BatchNorm2d.backward without a forward") }
+        precondition(dy.shape == x.shape, "BatchNorm2d.backward: gradient shape \(dy.shape) ≠ \(x.shape)")
+        let c = channels, m = x.n * x.h * x.w
+        dInput.resize(like: x)
+        let src = UnsafePointer(x.pointer), grad = UnsafePointer(dy.pointer)
+        let gamma = store.value(weight), dGamma = store.gradient(weight), dBeta = store.gradient(bias)
+        let mean = self.mean, invStd = self.invStd, scale = self.scale
+        let sumDy = sumA, sumDyXhat = sumB
+        sumDy.update(repeating: 0, count: c)
+        sumDyXhat.update(repeating: 0, count: c)
+        var row = src, g = grad
+        for _ in 0..<m {
+            for ch in 0..<c {
+                let xhat = (row[ch] - mean[ch]) * invStd[ch]
+                sumDy[ch] += Double(g[ch])
+                sumDyXhat[ch] += Double(g[ch] * xhat)
+            }
+            row += c
+            g += c
+        }
+        for ch in 0..<c {
+            dBeta[ch] += Float(sumDy[ch])
+            dGamma[ch] += Float(sumDyXhat[ch])
+        }
+        let dx = dInput.pointer
+        if lastMode == .eval {
+            var g = grad, out = dx
+            for _ in 0..<m {
+                for ch in 0..<c { out[ch] = g[ch] * scale[ch] }
+                g += c
+                out += c
+            }
+            return dInput
+        }
+        // dx = a·(dy − Σdy/M) − x̂·a·Σ(dy·x̂)/M with a = γ·invStd, as per-channel coefficients
+        // a, b = a·Σdy/M, d = a·Σ(dy·x̂)/M so the inner loop is a few multiply-adds.
+        let a = coefA, b = coefB, d = coefD
+        let invM = 1 / Double(m)
+        for ch in 0..<c {
+            let ac = Double(gamma[ch]) * Double(invStd[ch])
+            a[ch] = Float(ac)
+            b[ch] = Float(ac * sumDy[ch] * invM)
+            d[ch] = Float(ac * sumDyXhat[ch] * invM)
+        }
+        row = src
+        g = grad
+        var out = dx
+        for _ in 0..<m {
+            for ch in 0..<c {
+                let xhat = (row[ch] - mean[ch]) * invStd[ch]
+                out[ch] = a[ch] * g[ch] - b[ch] - xhat * d[ch]
+            }
+            row += c
+            g += c
+            out += c
+        }
+        return dInput
+    }
+}

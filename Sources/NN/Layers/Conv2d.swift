@@ -1,0 +1,271 @@
+import Kernels
+
+// Shape letters: N batch, H/W input height/width, Ho/Wo output height/width, C input channels,
+// O output channels, G groups, Cg = C/G, Og = O/G, k kernel size, K = k·k·C columns of one
+// im2col row, Kg = k·k·Cg columns of one group (see Note [Column order] in Kernels/Im2col.swift).
+
+/// 2-D convolution over NHWC input, weight stored OHWI [O][k][k][Cg] (PyTorch files: OIHW).
+///
+/// Forward is im2col + one row-major SGEMM per group per chunk of images:
+///   Y[rows, g·Og ..< (g+1)·Og] = columns[rows, g·Kg ..< (g+1)·Kg] · W_gᵀ
+/// A 1×1 stride-1 unpadded convolution reads the input directly as the column matrix (NHWC makes
+/// it already [N·H·W, C]). Depthwise convolution (G = C = O) uses a direct loop, because a GEMM
+/// with one output channel per group wastes the BLAS call.
+///
+/// Note [Shared workspace]: the im2col buffer is scratch that lives only within one forward or
+/// one backward call (backward recomputes the columns instead of caching them from forward, so
+/// memory stays bounded by the chunk size, not the activation size). Layers that run on the same
+/// thread may therefore share one `FloatStorage`: pass the same `workspace` to every Conv2d of a
+/// model (or assign `conv.workspace`) so a deep network holds one workspace, not one per layer.
+public final class Conv2d: Layer {
+    public let inChannels: Int
+    public let outChannels: Int
+    public let kernelSize: Int
+    public let stride: Int
+    public let padding: Int
+    public let groups: Int
+    public let weight: ParameterEntry
+    public let bias: ParameterEntry?
+
+    /// Upper bound on the im2col workspace; the batch is processed in chunks of images that fit
+    /// (at least one image per chunk). Lower it to force chunking, e.g. in tests.
+    public var maxWorkspaceBytes: Int = 32 << 20
+    /// The im2col scratch buffer; see Note [Shared workspace].
+    public var workspace: FloatStorage
+
+    private let store: ParameterStore
+    private let output = Tensor()
+    private let dInput = Tensor()
+    private var input: Tensor?
+    private let biasScratch: UnsafeMutablePointer<Double>
+    /// Depthwise only: weight transposed to [k][k][C] so the inner loop runs over contiguous
+    /// channels, and its gradient in the same layout before it is added back as OHWI.
+    private let depthwiseWeight = FloatStorage()
+    private let depthwiseGradient = FloatStorage()
+
+    public init(_ store: ParameterStore, name: String, inChannels: Int, outChannels: Int, kernelSize: Int,
+                stride: Int = 1, padding: Int = 0, groups: Int = 1, bias: Bool = false,
+                workspace: FloatStorage? = nil) {
+        precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && stride > 0 && padding >= 0,
+                     "\(name): invalid convolution configuration")
+        precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
+                     "\(name): channels \(inChannels)→\(outChannels) not divisible by groups \(groups)")
+        self.store = store
+        self.inChannels = inChannels
+        self.outChannels = outChannels
+        self.kernelSize = kernelSize
+        self.stride = stride
+        self.padding = padding
+        self.groups = groups
+        self.workspace = workspace ?? FloatStorage()
+        let cg = inChannels / groups
+        // torchvision ResNet: kaiming_normal_(mode="fan_out", nonlinearity="relu"), fan_out = O·k·k.
+        let fanOut = Double(outChannels * kernelSize * kernelSize)
+        weight = store.addParameter("\(name).weight", shape: [outChannels, cg, kernelSize, kernelSize],
+                                    layout: .convOHWI, initializer: .normal(std: (2 / fanOut).squareRoot()))
+        if bias {
+            // PyTorch's Conv2d default bias init: U(−1/√fan_in, 1/√fan_in), fan_in = Cg·k·k.
+            let fanIn = Double(cg * kernelSize * kernelSize)
+            self.bias = store.addParameter("\(name).bias", shape: [outChannels],
+                                           initializer: .uniform(bound: 1 / fanIn.squareRoot()), isWeight: false)
+        } else {
+            self.bias = nil
+        }
+        biasScratch = .allocate(capacity: outChannels)
+    }
+
+    deinit { biasScratch.deallocate() }
+
+    private var isDepthwise: Bool { groups > 1 && groups == inChannels && groups == outChannels }
+    private var isPointwise: Bool { kernelSize == 1 && stride == 1 && padding == 0 }
+
+    private func geometry(_ x: Tensor) -> ConvGeometry {
+        precondition(x.c == inChannels, "Conv2d expects \(inChannels) input channels, got \(x.c) (shape \(x.shape))")
+        return ConvGeometry(inHeight: x.h, inWidth: x.w, channels: inChannels, kernelHeight: kernelSize,
+                            kernelWidth: kernelSize, stride: stride, paddingHeight: padding,
+                            paddingWidth: padding, groups: groups)
+    }
+
+    /// Images per chunk so that the column buffer stays within `maxWorkspaceBytes`.
+    private func chunkImages(_ g: ConvGeometry, batch: Int) -> Int {
+        let perImage = g.outHeight * g.outWidth * g.columns * MemoryLayout<Float>.stride
+        return max(1, min(batch, maxWorkspaceBytes / max(perImage, 1)))
+    }
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        let g = geometry(x)
+        let n = x.n, ho = g.outHeight, wo = g.outWidth, o = outChannels
+        output.resize(n: n, h: ho, w: wo, c: o)
+        input = mode == .train ? x : nil
+        let w = store.value(weight)
+        let y = output.pointer
+        let rows = n * ho * wo
+        if let bias {
+            broadcastRows(store.value(bias), y, rows: rows, columns: o)
+        }
+        let beta: Float = bias == nil ? 0 : 1
+
+        if isDepthwise {
+            depthwiseForward(x.pointer, geometry: g, images: n, y)
+            return output
+        }
+        let og = o / groups, kg = g.columnsPerGroup, k = g.columns
+        if isPointwise {
+            // NHWC input is already the [N·H·W, C] column matrix.
+            for gi in 0..<groups {
+                sgemm(transB: true, m: rows, n: og, k: kg, a: x.pointer + gi * kg, lda: k,
+                      b: w + gi * og * kg, ldb: kg, beta: beta, c: y + gi * og, ldc: o)
+            }
+            return output
+        }
+        let chunk = chunkImages(g, batch: n)
+        workspace.reserve(chunk * ho * wo * k)
+        let columns = workspace.pointer
+        let imageIn = g.inHeight * g.inWidth * inChannels, imageRows = ho * wo
+        var start = 0
+        while start < n {
+            let count = min(chunk, n - start)
+            im2colForward(x.pointer + start * imageIn, images: count, geometry: g, columns: columns)
+            let chunkRows = count * imageRows
+            let yChunk = y + start * imageRows * o
+            for gi in 0..<groups {
+                sgemm(transB: true, m: chunkRows, n: og, k: kg, a: columns + gi * kg, lda: k,
+                      b: w + gi * og * kg, ldb: kg, beta: beta, c: yChunk + gi * og, ldc: o)
+            }
+            start += count
+        }
+        return output
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("Conv2d.backward without a .train forward") }
+        let g = geometry(x)
+        let n = x.n, ho = g.outHeight, wo = g.outWidth, o = outChannels
+        precondition(dy.shape == [n, ho, wo, o], "Conv2d.backward: gradient shape \(dy.shape) ≠ output shape \([n, ho, wo, o])")
+        dInput.resize(like: x)
+        let w = store.value(weight), dw = store.gradient(weight)
+        let rows = n * ho * wo
+        if let bias {
+            sumRowsAccumulate(dy.pointer, rows: rows, columns: o, into: store.gradient(bias), scratch: biasScratch)
+        }
+        if isDepthwise {
+            depthwiseBackward(x.pointer, dy.pointer, geometry: g, images: n)
+            return dInput
+        }
+        let og = o / groups, kg = g.columnsPerGroup, k = g.columns
+        if isPointwise {
+            for gi in 0..<groups {
+                // dW_g[Og, Cg] += dY_gᵀ · X_g ;  dX_g[rows, Cg] = dY_g · W_g
+                sgemm(transA: true, m: og, n: kg, k: rows, a: dy.pointer + gi * og, lda: o,
+                      b: x.pointer + gi * kg, ldb: k, beta: 1, c: dw + gi * og * kg, ldc: kg)
+                sgemm(m: rows, n: kg, k: og, a: dy.pointer + gi * og, lda: o,
+                      b: w + gi * og * kg, ldb: kg, beta: 0, c: dInput.pointer + gi * kg, ldc: k)
+            }
+            return dInput
+        }
+        dInput.zero()  // col2im accumulates overlapping windows
+        let chunk = chunkImages(g, batch: n)
+        workspace.reserve(chunk * ho * wo * k)
+        let columns = workspace.pointer
+        let imageIn = g.inHeight * g.inWidth * inChannels, imageRows = ho * wo
+        var start = 0
+        while start < n {
+            let count = min(chunk, n - start)
+            let chunkRows = count * imageRows
+            let dyChunk = dy.pointer + start * imageRows * o
+            im2colForward(x.pointer + start * imageIn, images: count, geometry: g, columns: columns)
+            for gi in 0..<groups {
+                sgemm(transA: true, m: og, n: kg, k: chunkRows, a: dyChunk + gi * og, lda: o,
+                      b: columns + gi * kg, ldb: k, beta: 1, c: dw + gi * og * kg, ldc: kg)
+            }
+            // The columns are no longer needed, so the same buffer receives dColumns.
+            for gi in 0..<groups {
+                sgemm(m: chunkRows, n: kg, k: og, a: dyChunk + gi * og, lda: o,
+                      b: w + gi * og * kg, ldb: kg, beta: 0, c: columns + gi * kg, ldc: k)
+            }
+            im2colBackward(columns, images: count, geometry: g, dInput: dInput.pointer + start * imageIn)
+            start += count
+        }
+        return dInput
+    }
+
+    // MARK: Depthwise (G = C = O): a direct loop over contiguous channels.
+
+    /// Copies OHWI [C][k][k][1] into [k][k][C].
+    private func transposeDepthwiseWeight() -> UnsafeMutablePointer<Float> {
+        let c = inChannels, kk = kernelSize * kernelSize
+        depthwiseWeight.reserve(kk * c)
+        let src = store.value(weight), dst = depthwiseWeight.pointer
+        for ch in 0..<c { for t in 0..<kk { dst[t &* c &+ ch] = src[ch &* kk &+ t] } }
+        return dst
+    }
+
+    /// y (already holding the bias or zero) += depthwise convolution of x.
+    private func depthwiseForward(_ x: UnsafePointer<Float>, geometry g: ConvGeometry, images: Int,
+                                  _ y: UnsafeMutablePointer<Float>) {
+        let wt = UnsafePointer(transposeDepthwiseWeight())
+        if bias == nil { y.update(repeating: 0, count: images * g.outHeight * g.outWidth * inChannels) }
+        let h = g.inHeight, w = g.inWidth, c = inChannels, k = kernelSize, s = stride, p = padding
+        let ho = g.outHeight, wo = g.outWidth
+        var out = y
+        for n in 0..<images {
+            let image = x + n &* h &* w &* c
+            for oy in 0..<ho {
+                for ox in 0..<wo {
+                    for ky in 0..<k {
+                        let iy = oy &* s &- p &+ ky
+                        if iy < 0 || iy >= h { continue }
+                        for kx in 0..<k {
+                            let ix = ox &* s &- p &+ kx
+                            if ix < 0 || ix >= w { continue }
+                            let src = image + (iy &* w &+ ix) &* c
+                            let wr = wt + (ky &* k &+ kx) &* c
+                            for ch in 0..<c { out[ch] += src[ch] * wr[ch] }
+                        }
+                    }
+                    out += c
+                }
+            }
+        }
+    }
+
+    private func depthwiseBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+                                   geometry g: ConvGeometry, images: Int) {
+        let wt = UnsafePointer(transposeDepthwiseWeight())
+        let h = g.inHeight, w = g.inWidth, c = inChannels, k = kernelSize, s = stride, p = padding
+        let ho = g.outHeight, wo = g.outWidth, kk = k * k
+        depthwiseGradient.reserve(kk * c)
+        let dwt = depthwiseGradient.pointer
+        dwt.update(repeating: 0, count: kk * c)
+        let dx = dInput.pointer
+        dx.update(repeating: 0, count: images * h * w * c)
+        var grad = dy
+        for n in 0..<images {
+            let image = x + n &* h &* w &* c
+            let dImage = dx + n &* h &* w &* c
+            for oy in 0..<ho {
+                for ox in 0..<wo {
+                    for ky in 0..<k {
+                        let iy = oy &* s &- p &+ ky
+                        if iy < 0 || iy >= h { continue }
+                        for kx in 0..<k {
+                            let ix = ox &* s &- p &+ kx
+                            if ix < 0 || ix >= w { continue }
+                            let offset = (iy &* w &+ ix) &* c
+                            let src = image + offset, dsrc = dImage + offset
+                            let t = (ky &* k &+ kx) &* c
+                            let wr = wt + t, dwr = dwt + t
+                            for ch in 0..<c {
+                                dsrc[ch] += grad[ch] * wr[ch]
+                                dwr[ch] += grad[ch] * src[ch]
+                            }
+                        }
+                    }
+                    grad += c
+                }
+            }
+        }
+        let dw = store.gradient(weight)
+        for ch in 0..<c { for t in 0..<kk { dw[ch &* kk &+ t] += dwt[t &* c &+ ch] } }
+    }
+}

@@ -1,0 +1,184 @@
+import XCTest
+import Kernels
+import NN
+
+/// A convolution configuration used by both the forward-reference and gradient tests.
+struct ConvCase: CustomStringConvertible {
+    var n = 2, h = 5, w = 5, cin = 3, cout = 4, k = 3, stride = 1, padding = 1, groups = 1, bias = false
+    /// Forces chunking when set (bytes of im2col workspace).
+    var workspaceBytes: Int? = nil
+
+    var description: String {
+        "N\(n) \(h)×\(w) \(cin)→\(cout) k\(k) s\(stride) p\(padding) g\(groups)\(bias ? " bias" : "")" +
+            (workspaceBytes.map { " workspace \($0)B" } ?? "")
+    }
+
+    func make(seed: UInt64 = 1) -> (Conv2d, ParameterStore) {
+        let store = ParameterStore()
+        let conv = Conv2d(store, name: "conv", inChannels: cin, outChannels: cout, kernelSize: k,
+                          stride: stride, padding: padding, groups: groups, bias: bias)
+        store.finalize(seed: seed)
+        if let workspaceBytes { conv.maxWorkspaceBytes = workspaceBytes }
+        if bias {
+            // Non-zero, distinct biases so a misplaced bias shows up.
+            var rng = SplitMix64(seed: seed &+ 17)
+            let b = store.value(conv.bias!)
+            for i in 0..<cout { b[i] = rng.nextUniform() * 2 - 1 }
+        }
+        return (conv, store)
+    }
+
+    var outH: Int { (h + 2 * padding - k) / stride + 1 }
+    var outW: Int { (w + 2 * padding - k) / stride + 1 }
+}
+
+let convCases: [ConvCase] = [
+    ConvCase(),                                                             // 3×3 s1 p1
+    ConvCase(bias: true),
+    ConvCase(h: 6, w: 7, k: 3, stride: 2, padding: 1),                      // 3×3 s2 p1
+    ConvCase(n: 1, h: 9, w: 9, cin: 2, cout: 3, k: 7, stride: 2, padding: 3), // 7×7 s2 p3 (stem)
+    ConvCase(h: 4, w: 4, cin: 5, cout: 6, k: 1, stride: 1, padding: 0),     // 1×1 fast path
+    ConvCase(h: 4, w: 4, cin: 5, cout: 6, k: 1, stride: 1, padding: 0, bias: true),
+    ConvCase(h: 4, w: 4, cin: 4, cout: 6, k: 1, stride: 1, padding: 0, groups: 2), // grouped fast path
+    ConvCase(h: 5, w: 5, cin: 4, cout: 3, k: 1, stride: 2, padding: 0),     // 1×1 s2 (downsample)
+    ConvCase(cin: 4, cout: 6, groups: 2),                                   // groups 2
+    ConvCase(cin: 4, cout: 6, stride: 2, groups: 2, bias: true),
+    ConvCase(cin: 4, cout: 4, groups: 4),                                   // depthwise
+    ConvCase(h: 6, w: 5, cin: 4, cout: 4, stride: 2, groups: 4, bias: true),
+    ConvCase(cin: 2, cout: 4, groups: 2),                                   // channel multiplier 2 (GEMM path)
+    ConvCase(n: 5, h: 4, w: 4, cin: 2, cout: 3, workspaceBytes: 2 * 16 * 18 * 4), // chunks 2, 2, 1
+    ConvCase(n: 3, h: 4, w: 4, cin: 2, cout: 3, stride: 2, workspaceBytes: 1), // one image per chunk
+]
+
+/// Direct 7-loop convolution in Double; weight in OHWI [O][k][k][Cg], PyTorch semantics.
+func referenceConv(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ c: ConvCase) -> [Double] {
+    let cg = c.cin / c.groups, og = c.cout / c.groups
+    var y = [Double](repeating: 0, count: c.n * c.outH * c.outW * c.cout)
+    for n in 0..<c.n {
+        for oy in 0..<c.outH {
+            for ox in 0..<c.outW {
+                for o in 0..<c.cout {
+                    let g = o / og
+                    var sum = bias.map { Double($0[o]) } ?? 0
+                    for ky in 0..<c.k {
+                        for kx in 0..<c.k {
+                            let iy = oy * c.stride - c.padding + ky, ix = ox * c.stride - c.padding + kx
+                            guard iy >= 0, iy < c.h, ix >= 0, ix < c.w else { continue }
+                            for ci in 0..<cg {
+                                let xv = x.pointer[((n * c.h + iy) * c.w + ix) * c.cin + g * cg + ci]
+                                let wv = weight[((o * c.k + ky) * c.k + kx) * cg + ci]
+                                sum += Double(xv) * Double(wv)
+                            }
+                        }
+                    }
+                    y[((n * c.outH + oy) * c.outW + ox) * c.cout + o] = sum
+                }
+            }
+        }
+    }
+    return y
+}
+
+final class Conv2dTests: XCTestCase {
+    func testRegistersPyTorchNamesShapesAndInit() {
+        let store = ParameterStore()
+        let conv = Conv2d(store, name: "layer1.0.conv1", inChannels: 8, outChannels: 16, kernelSize: 3,
+                          padding: 1, groups: 2, bias: true)
+        XCTAssertEqual(conv.weight.name, "layer1.0.conv1.weight")
+        XCTAssertEqual(conv.weight.shape, [16, 4, 3, 3])
+        XCTAssertEqual(conv.weight.layout, .convOHWI)
+        XCTAssertTrue(conv.weight.isWeight)
+        XCTAssertEqual(conv.bias?.name, "layer1.0.conv1.bias")
+        XCTAssertEqual(conv.bias?.shape, [16])
+        XCTAssertEqual(conv.bias?.isWeight, false)
+        guard case .normal(let std) = conv.weight.initializer else { return XCTFail("weight init") }
+        XCTAssertEqual(std, (2.0 / Double(16 * 9)).squareRoot(), accuracy: 1e-12)
+        guard case .uniform(let bound)? = conv.bias?.initializer else { return XCTFail("bias init") }
+        XCTAssertEqual(bound, 1 / Double(4 * 9).squareRoot(), accuracy: 1e-12)
+        XCTAssertNil(Conv2d(store, name: "b", inChannels: 1, outChannels: 1, kernelSize: 1).bias)
+    }
+
+    func testForwardMatchesDirectConvolution() {
+        for (i, c) in convCases.enumerated() {
+            let (conv, store) = c.make()
+            let x = randomTensor(n: c.n, h: c.h, w: c.w, c: c.cin, seed: UInt64(i) + 100)
+            for mode in [Mode.train, .eval] {
+                let y = conv.forward(x, mode: mode)
+                XCTAssertEqual(y.shape, [c.n, c.outH, c.outW, c.cout], "\(c)")
+                let expected = referenceConv(x, weight: store.value(conv.weight),
+                                             bias: conv.bias.map { UnsafePointer(store.value($0)) }, c)
+                let diff = maxAbsDifference(y.array, expected)
+                XCTAssertLessThan(diff, 1e-5, "\(c) \(mode): max |Δ| = \(diff)")
+            }
+        }
+    }
+
+    func testGradients() {
+        for (i, c) in convCases.enumerated() {
+            let (conv, store) = c.make(seed: UInt64(i) + 7)
+            let x = randomTensor(n: c.n, h: c.h, w: c.w, c: c.cin, seed: UInt64(i) + 200)
+            // Convolution is linear in x and W, so a large step is exact up to rounding.
+            let results = GradientChecker(step: 0.1, tolerance: 2e-3).check(conv, store: store, input: x)
+            assertGradients(results, "Conv2d \(c)")
+        }
+    }
+
+    /// Chunked and unchunked runs must agree exactly in forward, and parameter gradients
+    /// must be accumulated (not overwritten) across chunks and calls.
+    func testChunkingAndAccumulation() {
+        var base = ConvCase(n: 5, h: 4, w: 4, cin: 2, cout: 3, bias: true)
+        let (whole, wholeStore) = base.make()
+        base.workspaceBytes = 1
+        let (chunked, chunkedStore) = base.make()
+        let x = randomTensor(n: 5, h: 4, w: 4, c: 2, seed: 5)
+        let dy = randomTensor(n: 5, h: 4, w: 4, c: 3, seed: 6)
+        let y1 = whole.forward(x, mode: .train).array, y2 = chunked.forward(x, mode: .train).array
+        XCTAssertEqual(maxAbsDifference(y1, y2.map(Double.init)), 0, accuracy: 1e-6)
+        let dx1 = whole.backward(dy).array, dx2 = chunked.backward(dy).array
+        XCTAssertEqual(maxAbsDifference(dx1, dx2.map(Double.init)), 0, accuracy: 1e-6)
+        let g1 = Array(UnsafeBufferPointer(start: wholeStore.gradients, count: wholeStore.parameterCount))
+        let g2 = Array(UnsafeBufferPointer(start: chunkedStore.gradients, count: chunkedStore.parameterCount))
+        XCTAssertEqual(maxAbsDifference(g1, g2.map(Double.init)), 0, accuracy: 1e-5)
+        // A second backward adds the same gradient again.
+        _ = chunked.forward(x, mode: .train)
+        _ = chunked.backward(dy)
+        let twice = Array(UnsafeBufferPointer(start: chunkedStore.gradients, count: chunkedStore.parameterCount))
+        XCTAssertEqual(maxAbsDifference(twice, g2.map { 2 * Double($0) }), 0, accuracy: 1e-5)
+    }
+
+    /// Outputs and the workspace are sized on first use and reused afterwards (no allocation in
+    /// a steady-state step), including for a smaller last batch.
+    func testBuffersAreReusedAcrossSteps() {
+        let (conv, _) = ConvCase(n: 4, h: 6, w: 6, cin: 3, cout: 4, workspaceBytes: 2 * 36 * 27 * 4).make()
+        let x = randomTensor(n: 4, h: 6, w: 6, c: 3, seed: 8)
+        let y = conv.forward(x, mode: .train)
+        let dx = conv.backward(y)
+        let outPointer = y.pointer, dxPointer = dx.pointer
+        let workspacePointer = conv.workspace.pointer, capacity = conv.workspace.capacity
+        XCTAssertLessThanOrEqual(capacity * 4, conv.maxWorkspaceBytes)
+        let small = randomTensor(n: 3, h: 6, w: 6, c: 3, seed: 9)
+        for input in [x, small, x] {
+            let y2 = conv.forward(input, mode: .train)
+            let dx2 = conv.backward(y2)
+            XCTAssertEqual(y2.pointer, outPointer)
+            XCTAssertEqual(dx2.pointer, dxPointer)
+            XCTAssertEqual(conv.workspace.pointer, workspacePointer)
+            XCTAssertEqual(conv.workspace.capacity, capacity)
+        }
+    }
+
+    /// Two convolutions sharing one workspace (Note [Shared workspace]) inside a Sequential.
+    func testSharedWorkspaceInSequential() {
+        let store = ParameterStore()
+        let shared = FloatStorage()
+        let a = Conv2d(store, name: "a", inChannels: 2, outChannels: 3, kernelSize: 3, padding: 1, workspace: shared)
+        let b = Conv2d(store, name: "b", inChannels: 3, outChannels: 2, kernelSize: 3, stride: 2, padding: 1, bias: true)
+        b.workspace = shared
+        store.finalize(seed: 3)
+        XCTAssertTrue(a.workspace === b.workspace)
+        let model = Sequential([a, b])
+        let x = randomTensor(n: 2, h: 5, w: 5, c: 2, seed: 10)
+        assertGradients(GradientChecker(step: 0.05, tolerance: 2e-3).check(model, store: store, input: x),
+                        "Sequential(conv, conv) with a shared workspace")
+    }
+}
