@@ -85,6 +85,6 @@ public func runBenchmark(_ options: BenchmarkOptions) throws -> BenchmarkResult 
 /// Peak resident set size of this process (getrusage reports kilobytes on Linux).
 public func peakResidentMegabytes() -> Double {
     var usage = rusage()
-    getrusage(RUSAGE_SELF, &usage)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024
 }

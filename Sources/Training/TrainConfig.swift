@@ -9,11 +9,11 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var stem = "imagenet"
     /// nil = the dataset's number of classes.
     public var numClasses: Int?
-    public var epochs = 10
+    public var epochs = 6
     /// Per rank, like PyTorch DDP's per-process batch size.
     public var batchSize = 64
     public var imageSize = 64
-    public var learningRate: Float = 0.1
+    public var learningRate: Float = 0.02
     public var momentum: Float = 0.9
     public var weightDecay: Float = 5e-4
     public var nesterov = false
@@ -28,7 +28,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var maxStepsPerEpoch: Int?
     /// Cosine decay of the learning rate to 0 over the run (per step); false = constant.
     public var cosineSchedule = true
-    public var warmupEpochs: Float = 0
+    public var warmupEpochs: Float = 1
     /// Exit cleanly after this epoch's checkpoint, as if the job had been stopped there
     /// (used to test that `--resume` continues bit for bit).
     public var interruptAfterEpoch: Int?

@@ -35,7 +35,7 @@ struct Train: ParsableCommand {
     var numClasses: Int?
 
     @Option(help: "Epochs to train.")
-    var epochs = 8
+    var epochs = 6
 
     @Option(help: "Batch size per rank (global batch = ranks × this).")
     var batchSize = 64
@@ -43,14 +43,14 @@ struct Train: ParsableCommand {
     @Option(help: "Training crop / evaluation size in pixels.")
     var imageSize = 64
 
-    @Option(name: .customLong("lr"), help: "Peak learning rate.")
-    var learningRate: Float = 0.1
+    @Option(name: .customLong("lr"), help: "Peak learning rate (for the global batch; scale it with ranks × batch size).")
+    var learningRate: Float = 0.02
 
     @Option(help: "Learning-rate schedule: cosine (per step, to 0) or constant.")
     var lrSchedule: LRScheduleName = .cosine
 
     @Option(help: "Linear warm-up epochs before the schedule.")
-    var warmupEpochs: Float = 0
+    var warmupEpochs: Float = 1
 
     @Option(help: "SGD momentum.")
     var momentum: Float = 0.9

@@ -5,11 +5,12 @@ import Kernels
 /// conv3×3(3→16) → ReLU → max-pool → conv3×3(16→32) → ReLU → global average pool → fc.
 public enum PlainConvNet {
     public static func make(_ store: ParameterStore, numClasses: Int) -> Sequential {
-        Sequential([
-            Conv2d(store, name: "conv1", inChannels: 3, outChannels: 16, kernelSize: 3, padding: 1, bias: true),
+        let workspace = FloatStorage()
+        return Sequential([
+            Conv2d(store, name: "conv1", inChannels: 3, outChannels: 16, kernelSize: 3, padding: 1, bias: true, workspace: workspace),
             ReLU(),
             MaxPool2d(kernelSize: 2, stride: 2),
-            Conv2d(store, name: "conv2", inChannels: 16, outChannels: 32, kernelSize: 3, padding: 1, bias: true),
+            Conv2d(store, name: "conv2", inChannels: 16, outChannels: 32, kernelSize: 3, padding: 1, bias: true, workspace: workspace),
             ReLU(),
             GlobalAvgPool2d(),
             Linear(store, name: "fc", inFeatures: 32, outFeatures: numClasses),

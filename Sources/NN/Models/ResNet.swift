@@ -31,17 +31,18 @@ public final class BasicBlock: Layer {
     private let sum = Tensor()
     private let inputGradient = Tensor()
 
-    public init(_ store: ParameterStore, name: String, inChannels: Int, channels: Int, stride: Int) {
+    public init(_ store: ParameterStore, name: String, inChannels: Int, channels: Int, stride: Int,
+                workspace: FloatStorage) {
         conv1 = Conv2d(store, name: "\(name).conv1", inChannels: inChannels, outChannels: channels,
-                       kernelSize: 3, stride: stride, padding: 1)
+                       kernelSize: 3, stride: stride, padding: 1, workspace: workspace)
         bn1 = BatchNorm2d(store, name: "\(name).bn1", channels: channels)
         conv2 = Conv2d(store, name: "\(name).conv2", inChannels: channels, outChannels: channels,
-                       kernelSize: 3, stride: 1, padding: 1)
+                       kernelSize: 3, stride: 1, padding: 1, workspace: workspace)
         bn2 = BatchNorm2d(store, name: "\(name).bn2", channels: channels)
         if stride != 1 || inChannels != channels {
             downsample = Sequential([
                 Conv2d(store, name: "\(name).downsample.0", inChannels: inChannels, outChannels: channels,
-                       kernelSize: 1, stride: stride),
+                       kernelSize: 1, stride: stride, workspace: workspace),
                 BatchNorm2d(store, name: "\(name).downsample.1", channels: channels),
             ])
         } else {
@@ -78,14 +79,16 @@ public enum ResNet {
     /// Builds the network, registering parameters in torchvision's state-dict order.
     public static func make(_ store: ParameterStore, depth: ResNetDepth, numClasses: Int,
                             stem: ResNetStem) -> Sequential {
+        // One im2col workspace for every convolution (it holds nothing between calls).
+        let workspace = FloatStorage()
         var layers: [any Layer] = []
         switch stem {
         case .imagenet:
             layers.append(Conv2d(store, name: "conv1", inChannels: 3, outChannels: 64, kernelSize: 7,
-                                 stride: 2, padding: 3))
+                                 stride: 2, padding: 3, workspace: workspace))
         case .small:
             layers.append(Conv2d(store, name: "conv1", inChannels: 3, outChannels: 64, kernelSize: 3,
-                                 stride: 1, padding: 1))
+                                 stride: 1, padding: 1, workspace: workspace))
         }
         layers.append(BatchNorm2d(store, name: "bn1", channels: 64))
         layers.append(ReLU())
@@ -96,7 +99,7 @@ public enum ResNet {
             for block in 0..<blocks {
                 let stride = (stage > 0 && block == 0) ? 2 : 1
                 layers.append(BasicBlock(store, name: "layer\(stage + 1).\(block)", inChannels: inChannels,
-                                         channels: channels, stride: stride))
+                                         channels: channels, stride: stride, workspace: workspace))
                 inChannels = channels
             }
         }

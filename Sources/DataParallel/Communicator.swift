@@ -1,0 +1,50 @@
+import Foundation
+
+/// Collectives the trainer needs. Every rank must issue them in the same order (MPI requires
+/// it). Implementations: `MPICommunicator` under mpirun, `SingleProcessCommunicator` otherwise.
+public protocol Communicator: AnyObject {
+    var rank: Int { get }
+    var worldSize: Int { get }
+    /// Rank among the processes on this host, and how many there are.
+    var localRank: Int { get }
+    var localSize: Int { get }
+    func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int)
+    func allReduceSum(_ values: inout [Double])
+    func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int)
+    func broadcast(_ buffer: UnsafeMutablePointer<Int64>, count: Int, root: Int)
+    /// Broadcasts a byte array of any length (the length travels first).
+    func broadcast(bytes: inout [UInt8], root: Int)
+    func barrier()
+    /// Ends the whole job: no rank is left waiting for this one.
+    func abort(_ message: String, code: Int32) -> Never
+    func finalize()
+}
+
+/// World of one: every collective is the identity.
+public final class SingleProcessCommunicator: Communicator {
+    public init() {}
+    public var rank: Int { 0 }
+    public var worldSize: Int { 1 }
+    public var localRank: Int { 0 }
+    public var localSize: Int { 1 }
+    public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) {}
+    public func allReduceSum(_ values: inout [Double]) {}
+    public func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int) {}
+    public func broadcast(_ buffer: UnsafeMutablePointer<Int64>, count: Int, root: Int) {}
+    public func broadcast(bytes: inout [UInt8], root: Int) {}
+    public func barrier() {}
+    public func abort(_ message: String, code: Int32) -> Never {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+        exit(code)
+    }
+    public func finalize() {}
+}
+
+/// Prints one `error:` line and ends the job on every rank. When the same error strikes all
+/// ranks (a bad --data path), only rank 0 prints it: the others give rank 0 a moment to
+/// abort the job first, so the user sees the message once.
+public func failJob(_ message: String, communicator comm: any Communicator) -> Never {
+    let prefix = comm.worldSize > 1 ? "error (rank \(comm.rank)): " : "error: "
+    if comm.rank != 0 && comm.worldSize > 1 { Thread.sleep(forTimeInterval: 2) }
+    comm.abort(prefix + message, code: 1)
+}

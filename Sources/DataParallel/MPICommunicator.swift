@@ -1,0 +1,116 @@
+import CMPI
+import Foundation
+
+/// Open MPI behind the `Communicator` protocol. Every call's return code is checked: an MPI
+/// failure becomes a message naming the call and `MPI_Error_string`, and the job is aborted.
+public final class MPICommunicator: Communicator {
+    public let rank: Int
+    public let worldSize: Int
+    public let localRank: Int
+    public let localSize: Int
+    private var finalized = false
+
+    /// True when this process was started by mpirun (Open MPI or PMIx sets these).
+    public static var isLaunchedByMPI: Bool {
+        let env = ProcessInfo.processInfo.environment
+        return env["OMPI_COMM_WORLD_SIZE"] != nil || env["PMIX_RANK"] != nil || env["PMI_RANK"] != nil
+    }
+
+    public init() {
+        var provided: Int32 = 0
+        // FUNNELED: only the main thread calls MPI; the loader threads never do.
+        let rc = MPI_Init_thread(nil, nil, cmpi_thread_funneled(), &provided)
+        guard rc == cmpi_success() else {
+            FileHandle.standardError.write(Data("error: MPI_Init_thread failed (code \(rc))\n".utf8))
+            exit(1)
+        }
+        MPI_Comm_set_errhandler(cmpi_comm_world(), cmpi_errors_return())
+        var r: Int32 = 0, s: Int32 = 0
+        MPI_Comm_rank(cmpi_comm_world(), &r)
+        MPI_Comm_size(cmpi_comm_world(), &s)
+        rank = Int(r)
+        worldSize = Int(s)
+        var local = MPI_Comm(bitPattern: 0)
+        MPI_Comm_split_type(cmpi_comm_world(), cmpi_comm_type_shared(), r, cmpi_info_null(), &local)
+        var lr: Int32 = 0, ls: Int32 = 1
+        MPI_Comm_rank(local, &lr)
+        MPI_Comm_size(local, &ls)
+        MPI_Comm_free(&local)
+        localRank = Int(lr)
+        localSize = Int(ls)
+    }
+
+    private func check(_ rc: Int32, _ call: String) {
+        guard rc != cmpi_success() else { return }
+        var buffer = [CChar](repeating: 0, count: Int(cmpi_max_error_string()) + 1)
+        var length: Int32 = 0
+        MPI_Error_string(rc, &buffer, &length)
+        abort("error (rank \(rank)): \(call) failed: \(String(cString: buffer))", code: 1)
+    }
+
+    /// MPI counts are Int32: larger buffers go in pieces.
+    private func chunks(_ count: Int, _ body: (Int, Int32) -> Void) {
+        var start = 0
+        let limit = 1 << 30
+        while start < count {
+            let n = min(limit, count - start)
+            body(start, Int32(n))
+            start += n
+        }
+    }
+
+    public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) {
+        chunks(count) { start, n in
+            check(MPI_Allreduce(cmpi_in_place(), buffer + start, n, cmpi_float(), cmpi_op_sum(), cmpi_comm_world()),
+                  "MPI_Allreduce(float, \(n))")
+        }
+    }
+
+    public func allReduceSum(_ values: inout [Double]) {
+        let n = Int32(values.count)
+        values.withUnsafeMutableBufferPointer { p in
+            check(MPI_Allreduce(cmpi_in_place(), p.baseAddress, n, cmpi_double(), cmpi_op_sum(), cmpi_comm_world()),
+                  "MPI_Allreduce(double, \(n))")
+        }
+    }
+
+    public func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int) {
+        chunks(count) { start, n in
+            check(MPI_Bcast(buffer + start, n, cmpi_float(), Int32(root), cmpi_comm_world()), "MPI_Bcast(float, \(n))")
+        }
+    }
+
+    public func broadcast(_ buffer: UnsafeMutablePointer<Int64>, count: Int, root: Int) {
+        chunks(count) { start, n in
+            check(MPI_Bcast(buffer + start, n, cmpi_int64(), Int32(root), cmpi_comm_world()), "MPI_Bcast(int64, \(n))")
+        }
+    }
+
+    public func broadcast(bytes: inout [UInt8], root: Int) {
+        var length = Int64(bytes.count)
+        check(MPI_Bcast(&length, 1, cmpi_int64(), Int32(root), cmpi_comm_world()), "MPI_Bcast(length)")
+        if rank != root { bytes = [UInt8](repeating: 0, count: Int(length)) }
+        guard length > 0 else { return }
+        bytes.withUnsafeMutableBytes { raw in
+            chunks(Int(length)) { start, n in
+                check(MPI_Bcast(raw.baseAddress! + start, n, cmpi_uint8(), Int32(root), cmpi_comm_world()),
+                      "MPI_Bcast(bytes, \(n))")
+            }
+        }
+    }
+
+    public func barrier() { check(MPI_Barrier(cmpi_comm_world()), "MPI_Barrier") }
+
+    public func abort(_ message: String, code: Int32) -> Never {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+        // MPI_Abort makes mpirun terminate every rank of the job.
+        MPI_Abort(cmpi_comm_world(), code)
+        exit(code)
+    }
+
+    public func finalize() {
+        guard !finalized else { return }
+        finalized = true
+        MPI_Finalize()
+    }
+}

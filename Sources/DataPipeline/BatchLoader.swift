@@ -1,0 +1,152 @@
+import Foundation
+import Kernels
+
+/// One batch ready for the model. `count` may be below the batch size when files were
+/// skipped (possibly 0); `images` is count×S×S×3 and `labels` has `count` entries.
+public final class Batch: @unchecked Sendable {
+    // @unchecked Sendable: a batch is owned by exactly one side at a time — the worker filling
+    // it, then (after the hand-off under the loader's lock) the consumer, then the pool.
+    public let images = Tensor()
+    public var labels: [Int32] = []
+    public var count = 0
+    public var skipped = 0
+    /// Position in the epoch's batch sequence.
+    public var index = 0
+    init(capacity: Int, size: Int) {
+        images.resize(n: capacity, h: size, w: size, c: 3)
+        labels.reserveCapacity(capacity)
+    }
+}
+
+/// Background threads read, decode and transform one rank's images into a small pool of
+/// reused batches, delivered strictly in order whatever the worker count. A file that cannot
+/// be read or decoded is skipped with one warning naming it; it never stops the run.
+public final class BatchLoader: @unchecked Sendable {
+    // @unchecked Sendable: all mutable state below is guarded by `condition`.
+    private let dataset: ImageDataset
+    private let indices: [Int]
+    private let batchSize: Int
+    private let imageSize: Int
+    private let augmentation: Augmentation
+    private let seed: UInt64
+    private let epoch: Int
+    private let warn: @Sendable (String) -> Void
+    public let batchCount: Int
+
+    private let condition = NSCondition()
+    private var free: [Batch] = []
+    private var ready: [Int: Batch] = [:]
+    private var nextToClaim = 0
+    private var nextToDeliver = 0
+    private var stopped = false
+    private var running = 0
+
+    public init(dataset: ImageDataset, indices: [Int], batchSize: Int, imageSize: Int, augmentation: Augmentation,
+                seed: UInt64, epoch: Int, workers: Int, warn: @escaping @Sendable (String) -> Void) {
+        self.dataset = dataset; self.indices = indices; self.batchSize = batchSize; self.imageSize = imageSize
+        self.augmentation = augmentation; self.seed = seed; self.epoch = epoch; self.warn = warn
+        batchCount = (indices.count + batchSize - 1) / batchSize
+        let workers = max(1, min(workers, max(batchCount, 1)))
+        // Pool: one batch per worker in progress, plus two ready ahead of the consumer.
+        free = (0..<(workers + 2)).map { _ in Batch(capacity: batchSize, size: imageSize) }
+        running = workers
+        for _ in 0..<workers {
+            let thread = Thread { [self] in work() }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    deinit { stop() }
+
+    /// The next batch in order, or nil after the last one.
+    public func next() -> Batch? {
+        condition.lock(); defer { condition.unlock() }
+        guard nextToDeliver < batchCount else { return nil }
+        while ready[nextToDeliver] == nil && !stopped { condition.wait() }
+        guard let batch = ready.removeValue(forKey: nextToDeliver) else { return nil }
+        nextToDeliver += 1
+        return batch
+    }
+
+    /// Gives a batch's buffers back for reuse (no allocation in the steady state).
+    public func recycle(_ batch: Batch) {
+        condition.lock()
+        free.append(batch)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Stops the workers and waits for them; safe to call more than once.
+    public func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        while running > 0 { condition.wait() }
+        condition.unlock()
+    }
+
+    private func work() {
+        let decoder = ImageDecoder()
+        var image = RGBImage(width: 0, height: 0, pixels: [])
+        while true {
+            // Claim the next batch index together with a free buffer, so batches are claimed
+            // in order and the consumer's next batch always has a buffer: no deadlock.
+            condition.lock()
+            while !stopped && nextToClaim < batchCount && free.isEmpty { condition.wait() }
+            if stopped || nextToClaim >= batchCount {
+                running -= 1
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let batch = free.removeLast()
+            let k = nextToClaim
+            nextToClaim += 1
+            condition.unlock()
+
+            fill(batch, index: k, decoder: decoder, image: &image)
+
+            condition.lock()
+            ready[k] = batch
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    private func fill(_ batch: Batch, index k: Int, decoder: ImageDecoder, image: inout RGBImage) {
+        let start = k * batchSize, end = min(start + batchSize, indices.count)
+        batch.index = k
+        batch.count = 0
+        batch.skipped = 0
+        batch.labels.removeAll(keepingCapacity: true)
+        batch.images.resize(n: end - start, h: imageSize, w: imageSize, c: 3)
+        let slot = imageSize * imageSize * 3
+        for position in start..<end {
+            let sampleIndex = indices[position]
+            let sample = dataset.samples[sampleIndex]
+            do {
+                guard let data = FileManager.default.contents(atPath: sample.path) else {
+                    throw ImageDecodeError("cannot read the file")
+                }
+                try decoder.decode([UInt8](data), into: &image)
+                let source = min(image.width, image.height) == imageSize ? image : resizeShorterSide(image, to: imageSize)
+                let choice: CropChoice
+                switch augmentation {
+                case .train:
+                    choice = trainCropChoice(height: source.height, width: source.width, size: imageSize, padding: 4,
+                                             seed: seed, epoch: epoch, sampleIndex: sampleIndex)
+                case .eval:
+                    choice = centerCropChoice(height: source.height, width: source.width, size: imageSize)
+                }
+                cropFlipNormalize(source, choice, size: imageSize, into: batch.images.pointer + batch.count * slot)
+                batch.labels.append(Int32(sample.label))
+                batch.count += 1
+            } catch {
+                batch.skipped += 1
+                warn("skipping \(sample.path): \(error)")
+            }
+        }
+        batch.images.resize(n: batch.count, h: imageSize, w: imageSize, c: 3)
+    }
+}

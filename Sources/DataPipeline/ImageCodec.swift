@@ -1,0 +1,147 @@
+import CTurboJPEG
+import Foundation
+
+/// An 8-bit RGB image, rows top to bottom, pixels interleaved (H×W×3).
+public struct RGBImage: Sendable {
+    public var width: Int
+    public var height: Int
+    public var pixels: [UInt8]
+    public init(width: Int, height: Int, pixels: [UInt8]) {
+        self.width = width; self.height = height; self.pixels = pixels
+    }
+}
+
+public struct ImageDecodeError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// What the first bytes say a file is (never trust the extension: ImageNet has PNGs named .JPEG).
+public enum ImageFormat: Equatable {
+    case jpeg, png, unknown
+    public init(sniffing bytes: UnsafeRawBufferPointer) {
+        if bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF { self = .jpeg }
+        else if bytes.count >= 8, Array(bytes[0..<8]) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] { self = .png }
+        else { self = .unknown }
+    }
+}
+
+/// Decodes JPEG bytes to RGB with libjpeg-turbo. One per thread: the TurboJPEG handle is not
+/// thread-safe, and reusing it (and the CMYK scratch) avoids per-image set-up.
+public final class ImageDecoder {
+    private let handle: tjhandle
+    private var cmyk: [UInt8] = []
+
+    public init() {
+        guard let h = tjInitDecompress() else { fatalError("tjInitDecompress failed") }
+        handle = h
+    }
+
+    deinit { tjDestroy(handle) }
+
+    public func decode(_ data: [UInt8]) throws -> RGBImage {
+        var image = RGBImage(width: 0, height: 0, pixels: [])
+        try decode(data, into: &image)
+        return image
+    }
+
+    /// Decodes into `image`, reusing its pixel storage when large enough.
+    public func decode(_ data: [UInt8], into image: inout RGBImage) throws {
+        let format = data.withUnsafeBytes { ImageFormat(sniffing: $0) }
+        switch format {
+        case .jpeg: break
+        case .png: throw ImageDecodeError("PNG images are not supported yet (only JPEG)")
+        case .unknown: throw ImageDecodeError("not a JPEG image (unrecognised leading bytes)")
+        }
+        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+        let size = UInt(data.count)
+        let header = data.withUnsafeBufferPointer {
+            tjDecompressHeader3(handle, $0.baseAddress, size, &width, &height, &subsampling, &colorspace)
+        }
+        guard header == 0 else { throw ImageDecodeError("corrupt JPEG header: \(errorText())") }
+        guard width > 0, height > 0, Int(width) * Int(height) <= 1 << 28 else {
+            throw ImageDecodeError("unreasonable JPEG size \(width)×\(height)")
+        }
+        let (w, h) = (Int(width), Int(height))
+        image.width = w
+        image.height = h
+        if image.pixels.count != w * h * 3 { image.pixels = [UInt8](repeating: 0, count: w * h * 3) }
+        let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
+        if isCMYK {
+            // TurboJPEG decodes CMYK/YCCK only to CMYK pixels; convert as Pillow does below.
+            if cmyk.count < w * h * 4 { cmyk = [UInt8](repeating: 0, count: w * h * 4) }
+            let rc = data.withUnsafeBufferPointer { src in
+                cmyk.withUnsafeMutableBufferPointer {
+                    tjDecompress2(handle, src.baseAddress, size, $0.baseAddress, width, 0, height, Int32(TJPF_CMYK.rawValue), 0)
+                }
+            }
+            try checkDecode(rc)
+            cmyk.withUnsafeBufferPointer { src in
+                image.pixels.withUnsafeMutableBufferPointer { cmykToRGB(src.baseAddress!, $0.baseAddress!, pixels: w * h) }
+            }
+        } else {
+            // Grayscale sources come out as three equal channels (libjpeg's gray → RGB).
+            let rc = data.withUnsafeBufferPointer { src in
+                image.pixels.withUnsafeMutableBufferPointer {
+                    tjDecompress2(handle, src.baseAddress, size, $0.baseAddress, width, 0, height, Int32(TJPF_RGB.rawValue), 0)
+                }
+            }
+            try checkDecode(rc)
+        }
+    }
+
+    private func checkDecode(_ rc: Int32) throws {
+        // A warning (e.g. a slightly truncated file, padded by libjpeg) still gives an image.
+        guard rc != 0, tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) else { return }
+        throw ImageDecodeError("corrupt JPEG data: \(errorText())")
+    }
+
+    private func errorText() -> String { String(cString: tjGetErrorStr2(handle)) }
+}
+
+/// Pillow reads CMYK JPEGs as "CMYK;I" (Adobe's inverted convention, JpegImagePlugin) and
+/// `convert("RGB")` applies cmyk2rgb (Pillow ≥ 9.1, Convert.c): with c = 255 − raw C and
+/// nk = 255 − k = raw K, R = nk − MULDIV255(c, nk), where MULDIV255(a, b) rounds a·b/255.
+@inlinable
+public func cmykToRGB(_ cmyk: UnsafePointer<UInt8>, _ rgb: UnsafeMutablePointer<UInt8>, pixels: Int) {
+    @inline(__always) func muldiv255(_ a: Int, _ b: Int) -> Int { let t = a * b + 128; return ((t >> 8) + t) >> 8 }
+    for p in 0..<pixels {
+        let nk = Int(cmyk[4 * p + 3])
+        for ch in 0..<3 {
+            let c = 255 - Int(cmyk[4 * p + ch])
+            rgb[3 * p + ch] = UInt8(clamping: nk - muldiv255(c, nk))
+        }
+    }
+}
+
+/// Writes real JPEG files (the built-in dataset, test fixtures) with libjpeg-turbo.
+public final class JPEGEncoder {
+    private let handle: tjhandle
+
+    public init() {
+        guard let h = tjInitCompress() else { fatalError("tjInitCompress failed") }
+        handle = h
+    }
+
+    deinit { tjDestroy(handle) }
+
+    public enum PixelKind { case rgb, gray, cmyk }
+
+    /// `pixels` holds width×height×(3, 1 or 4) bytes.
+    public func encode(_ pixels: [UInt8], width: Int, height: Int, kind: PixelKind = .rgb, quality: Int = 90) throws -> [UInt8] {
+        let (format, subsampling): (TJPF, TJSAMP) = switch kind {
+        case .rgb: (TJPF_RGB, TJSAMP_420)
+        case .gray: (TJPF_GRAY, TJSAMP_GRAY)
+        case .cmyk: (TJPF_CMYK, TJSAMP_444)
+        }
+        var output: UnsafeMutablePointer<UInt8>? = nil
+        var size: UInt = 0
+        let rc = pixels.withUnsafeBufferPointer {
+            tjCompress2(handle, $0.baseAddress, Int32(width), 0, Int32(height), Int32(format.rawValue), &output, &size,
+                        Int32(subsampling.rawValue), Int32(quality), 0)
+        }
+        defer { if let output { tjFree(output) } }
+        guard rc == 0, let output else { throw ImageDecodeError("JPEG encoding failed: \(String(cString: tjGetErrorStr2(handle)))") }
+        return Array(UnsafeBufferPointer(start: output, count: Int(size)))
+    }
+}

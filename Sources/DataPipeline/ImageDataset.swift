@@ -1,0 +1,106 @@
+import Foundation
+
+/// A list of labelled image files; the readers for each on-disk layout produce these.
+public struct ImageDataset: Sendable {
+    public struct Sample: Sendable, Equatable {
+        public var path: String
+        public var label: Int
+        public init(path: String, label: Int) { self.path = path; self.label = label }
+    }
+    public var samples: [Sample]
+    public var classNames: [String]
+    public var count: Int { samples.count }
+    public init(samples: [Sample], classNames: [String]) {
+        self.samples = samples; self.classNames = classNames
+    }
+}
+
+public struct DatasetError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Python's string order (code points = UTF-8 bytes), which torchvision's sorted() uses;
+/// Swift's `String <` compares canonically and can differ.
+@inlinable
+public func pythonOrder(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+
+/// Tiny-ImageNet-200 as downloaded (see ../shared/formats.md): wnids.txt (unsorted), words.txt,
+/// train/<wnid>/images/*, val/images/* labelled by val/val_annotations.txt. Class index =
+/// position in the sorted wnid list (what ImageFolder gives after the usual reorganisation).
+public struct TinyImageNet: Sendable {
+    public let root: URL
+    public let classNames: [String]
+    /// Readable names from words.txt (the wnid where words.txt lacks it).
+    public let classDescriptions: [String]
+    public let train: ImageDataset
+    public let val: ImageDataset
+
+    public init(root: URL) throws {
+        self.root = root
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: root.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw DatasetError("\(root.path): dataset directory not found")
+        }
+        let wnidsPath = root.appendingPathComponent("wnids.txt").path
+        guard let wnidsText = try? String(contentsOfFile: wnidsPath, encoding: .utf8) else {
+            throw DatasetError("\(wnidsPath): missing or unreadable (expected the Tiny-ImageNet-200 layout: wnids.txt, train/, val/)")
+        }
+        let wnids = wnidsText.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        guard !wnids.isEmpty else { throw DatasetError("\(wnidsPath): no class ids") }
+        guard Set(wnids).count == wnids.count else { throw DatasetError("\(wnidsPath): duplicate class ids") }
+        classNames = wnids.sorted(by: pythonOrder)
+        let index = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, $0) })
+
+        var words: [String: String] = [:]
+        if let text = try? String(contentsOfFile: root.appendingPathComponent("words.txt").path, encoding: .utf8) {
+            for line in text.split(whereSeparator: \.isNewline) {
+                let parts = line.split(separator: "\t", maxSplits: 1)
+                if parts.count == 2, index[String(parts[0])] != nil { words[String(parts[0])] = String(parts[1]) }
+            }
+        }
+        classDescriptions = classNames.map { words[$0] ?? $0 }
+
+        var trainSamples: [ImageDataset.Sample] = []
+        for (label, wnid) in classNames.enumerated() {
+            let dir = root.appendingPathComponent("train/\(wnid)/images")
+            guard let files = try? fm.contentsOfDirectory(atPath: dir.path) else {
+                throw DatasetError("\(dir.path): missing training folder for class \(wnid)")
+            }
+            for file in files.filter(isImageFileName).sorted(by: pythonOrder) {
+                trainSamples.append(.init(path: dir.appendingPathComponent(file).path, label: label))
+            }
+        }
+        guard !trainSamples.isEmpty else { throw DatasetError("\(root.path)/train: no training images") }
+
+        let annotations = root.appendingPathComponent("val/val_annotations.txt").path
+        guard let annotationText = try? String(contentsOfFile: annotations, encoding: .utf8) else {
+            throw DatasetError("\(annotations): missing or unreadable")
+        }
+        var valSamples: [ImageDataset.Sample] = []
+        for (number, line) in annotationText.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.isEmpty { continue }
+            let fields = trimmed.split(separator: "\t")
+            guard fields.count >= 2 else { throw DatasetError("\(annotations) line \(number + 1): expected 'file<TAB>wnid…'") }
+            guard let label = index[String(fields[1])] else {
+                throw DatasetError("\(annotations) line \(number + 1): unknown wnid \(fields[1])")
+            }
+            let file = String(fields[0])
+            guard !file.contains("/") else { throw DatasetError("\(annotations) line \(number + 1): file name may not contain '/'") }
+            valSamples.append(.init(path: root.appendingPathComponent("val/images/\(file)").path, label: label))
+        }
+        valSamples.sort { pythonOrder($0.path, $1.path) }
+        train = ImageDataset(samples: trainSamples, classNames: classNames)
+        val = ImageDataset(samples: valSamples, classNames: classNames)
+    }
+}
+
+/// torchvision's IMG_EXTENSIONS, matched case-insensitively; hidden files are skipped.
+public func isImageFileName(_ name: String) -> Bool {
+    guard !name.hasPrefix(".") else { return false }
+    let lower = name.lowercased()
+    return [".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"].contains { lower.hasSuffix($0) }
+}

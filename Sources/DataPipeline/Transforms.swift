@@ -1,0 +1,93 @@
+import Kernels
+
+// Shape letters: H/W height/width, S output size (square), C = 3 channels.
+
+/// Train: RandomCrop(S, padding: 4, fill 0) + RandomHorizontalFlip(0.5), as torchvision does for
+/// 64 px Tiny-ImageNet. Eval: CenterCrop(S) (torchvision's rounding). Both then
+/// Normalize(ImageNet mean, std) on x/255. Images whose shorter side is not S are first
+/// resized so it is (bilinear, no antialiasing; exact torchvision Resize is a later step).
+public enum Augmentation: Sendable { case train, eval }
+
+public let imagenetMean: (Float, Float, Float) = (0.485, 0.456, 0.406)
+public let imagenetStd: (Float, Float, Float) = (0.229, 0.224, 0.225)
+
+/// The random choices of one sample: derived from (seed, epoch, sample index), never from
+/// which thread decodes it, so runs are reproducible whatever the worker count.
+public struct CropChoice: Equatable, Sendable {
+    public var top: Int
+    public var left: Int
+    public var flip: Bool
+    public init(top: Int, left: Int, flip: Bool) { self.top = top; self.left = left; self.flip = flip }
+}
+
+public func trainCropChoice(height: Int, width: Int, size: Int, padding: Int, seed: UInt64, epoch: Int,
+                            sampleIndex: Int) -> CropChoice {
+    var rng = SplitMix64(seed: seed, UInt64(epoch), UInt64(sampleIndex), 0xC0_4F)
+    let top = rng.nextInt(below: max(height + 2 * padding - size + 1, 1)) - padding
+    let left = rng.nextInt(below: max(width + 2 * padding - size + 1, 1)) - padding
+    return CropChoice(top: top, left: left, flip: rng.nextUniform() < 0.5)
+}
+
+/// torchvision CenterCrop offsets: int(round((H − S) / 2)) with round half to even.
+public func centerCropChoice(height: Int, width: Int, size: Int) -> CropChoice {
+    func offset(_ extent: Int) -> Int { Int((Double(extent - size) / 2).rounded(.toNearestOrEven)) }
+    return CropChoice(top: offset(height), left: offset(width), flip: false)
+}
+
+/// Crop (zero outside the image), optional flip, normalise: one pass into an NHWC slot.
+public func cropFlipNormalize(_ image: RGBImage, _ choice: CropChoice, size: Int,
+                              into output: UnsafeMutablePointer<Float>) {
+    let (m0, m1, m2) = imagenetMean
+    let (s0, s1, s2) = imagenetStd
+    let scale0 = 1 / (255 * s0), scale1 = 1 / (255 * s1), scale2 = 1 / (255 * s2)
+    let zero0 = -m0 / s0, zero1 = -m1 / s1, zero2 = -m2 / s2
+    let w = image.width, h = image.height
+    image.pixels.withUnsafeBufferPointer { src in
+        let p = src.baseAddress!
+        for y in 0..<size {
+            let sy = choice.top + y
+            let row = output + y * size * 3
+            for x in 0..<size {
+                let sx = choice.left + (choice.flip ? size - 1 - x : x)
+                let o = row + x * 3
+                if sy >= 0 && sy < h && sx >= 0 && sx < w {
+                    let q = p + (sy * w + sx) * 3
+                    o[0] = Float(q[0]) * scale0 + zero0
+                    o[1] = Float(q[1]) * scale1 + zero1
+                    o[2] = Float(q[2]) * scale2 + zero2
+                } else {
+                    o[0] = zero0; o[1] = zero1; o[2] = zero2
+                }
+            }
+        }
+    }
+}
+
+/// Bilinear resize so the shorter side becomes `shorter` (torchvision's size rule:
+/// the longer side is int(shorter · long / short), truncated).
+public func resizeShorterSide(_ image: RGBImage, to shorter: Int) -> RGBImage {
+    let (w, h) = (image.width, image.height)
+    guard min(w, h) != shorter else { return image }
+    let (nw, nh) = w <= h ? (shorter, shorter * h / w) : (shorter * w / h, shorter)
+    var out = [UInt8](repeating: 0, count: nw * nh * 3)
+    let sx = Double(w) / Double(nw), sy = Double(h) / Double(nh)
+    image.pixels.withUnsafeBufferPointer { src in
+        for y in 0..<nh {
+            let fy = max((Double(y) + 0.5) * sy - 0.5, 0)
+            let y0 = min(Int(fy), h - 1), y1 = min(y0 + 1, h - 1)
+            let wy = fy - Double(y0)
+            for x in 0..<nw {
+                let fx = max((Double(x) + 0.5) * sx - 0.5, 0)
+                let x0 = min(Int(fx), w - 1), x1 = min(x0 + 1, w - 1)
+                let wx = fx - Double(x0)
+                for c in 0..<3 {
+                    let a = Double(src[(y0 * w + x0) * 3 + c]), b = Double(src[(y0 * w + x1) * 3 + c])
+                    let d = Double(src[(y1 * w + x0) * 3 + c]), e = Double(src[(y1 * w + x1) * 3 + c])
+                    let v = (a * (1 - wx) + b * wx) * (1 - wy) + (d * (1 - wx) + e * wx) * wy
+                    out[(y * nw + x) * 3 + c] = UInt8(clamping: Int(v.rounded()))
+                }
+            }
+        }
+    }
+    return RGBImage(width: nw, height: nh, pixels: out)
+}

@@ -1,6 +1,0 @@
-import XCTest
-import DataParallel
-
-final class DataParallelSmokeTests: XCTestCase {
-    func testModuleLoads() {}
-}

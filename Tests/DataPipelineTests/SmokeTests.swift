@@ -1,6 +1,0 @@
-import XCTest
-import DataPipeline
-
-final class DataPipelineSmokeTests: XCTestCase {
-    func testModuleLoads() {}
-}
