@@ -44,7 +44,7 @@ public final class SingleProcessCommunicator: Communicator {
 /// ranks (a bad --data path), only rank 0 prints it: the others give rank 0 a moment to
 /// abort the job first, so the user sees the message once.
 public func failJob(_ message: String, communicator comm: any Communicator) -> Never {
-    let prefix = comm.worldSize > 1 ? "error (rank \(comm.rank)): " : "error: "
+    let prefix = comm.worldSize > 1 ? "error: rank \(comm.rank): " : "error: "
     if comm.rank != 0 && comm.worldSize > 1 { Thread.sleep(forTimeInterval: 2) }
     comm.abort(prefix + message, code: 1)
 }

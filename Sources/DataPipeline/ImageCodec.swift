@@ -59,9 +59,9 @@ public final class ImageDecoder {
             tjDecompressHeader3(handle, $0.baseAddress, size, &width, &height, &subsampling, &colorspace)
         }
         guard header == 0 else { throw ImageDecodeError("corrupt JPEG header: \(errorText())") }
-        guard width > 0, height > 0, Int(width) * Int(height) <= 1 << 28 else {
-            throw ImageDecodeError("unreasonable JPEG size \(width)×\(height)")
-        }
+        // A truncated file can parse as a header that never reached the frame size.
+        guard width > 0, height > 0 else { throw ImageDecodeError("corrupt or truncated JPEG (no image size in the header)") }
+        guard Int(width) * Int(height) <= 1 << 28 else { throw ImageDecodeError("unreasonable JPEG size \(width)×\(height)") }
         let (w, h) = (Int(width), Int(height))
         image.width = w
         image.height = h

@@ -50,7 +50,7 @@ final class ImageCodecTests: XCTestCase {
         XCTAssertThrowsError(try decoder.decode(png)) { XCTAssertTrue("\($0)".contains("PNG")) }
         XCTAssertThrowsError(try decoder.decode(Array("hello world".utf8))) { XCTAssertTrue("\($0)".contains("not a JPEG")) }
         let good = try JPEGEncoder().encode(gradient(16, 16), width: 16, height: 16)
-        XCTAssertThrowsError(try decoder.decode(Array(good.prefix(20)))) { XCTAssertTrue("\($0)".contains("corrupt")) }
+        XCTAssertThrowsError(try decoder.decode(Array(good.prefix(20)))) { XCTAssertTrue("\($0)".contains("corrupt"), "\($0)") }
     }
 }
 

@@ -13,7 +13,8 @@ final class BasicBlockGradientTests: XCTestCase {
         let input = randomTensor(n: 4, h: 6, w: 6, c: inChannels, seed: 21)
         var checker = GradientChecker()
         checker.step = 1e-3
-        checker.tolerance = 2e-2
+        // BatchNorm over a tiny batch amplifies Float rounding; a misrouted gradient errs by ~1.
+        checker.tolerance = 5e-2
         checker.kinkThreshold = 0.05
         assertGradients(checker.check(block, store: store, input: input), "BasicBlock \(inChannels)→\(channels)/\(stride)")
     }
