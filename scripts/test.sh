@@ -12,4 +12,4 @@ echo "==> building (release)"
 swift build -c release
 echo "==> swift test -c release"
 export SWIFT_DP_TRAIN_BINARY="$PWD/.build/release/swift-dp-train"
-swift test -c release "$@"
+swift test -c release --disable-swift-testing "$@"

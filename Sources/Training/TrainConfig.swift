@@ -9,7 +9,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var stem = "imagenet"
     /// nil = the dataset's number of classes.
     public var numClasses: Int?
-    public var epochs = 6
+    public var epochs = 8
     /// Per rank, like PyTorch DDP's per-process batch size.
     public var batchSize = 64
     public var imageSize = 64

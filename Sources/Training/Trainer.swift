@@ -61,7 +61,7 @@ public final class Trainer {
                                            communicator: comm)
             runDirectory = config.outputDirectory ?? (resume as NSString).deletingLastPathComponent
         } else {
-            runDirectory = config.outputDirectory ?? Trainer.defaultRunDirectory(communicator: comm)
+            runDirectory = config.outputDirectory ?? Trainer.defaultRunDirectory()
         }
         // Every rank starts from rank 0's weights and buffers (as DDP does at construction).
         broadcastModelState(model: model, optimizer: optimizer, communicator: comm)
@@ -257,7 +257,7 @@ public final class Trainer {
                             config: config, worldSize: comm.worldSize)
     }
 
-    static func defaultRunDirectory(communicator comm: any Communicator) -> String {
+    static func defaultRunDirectory() -> String {
         // Rank 0's clock names the directory; only rank 0 writes there.
         let formatter = DateFormatter()
         formatter.dateFormat = "yyyyMMdd-HHmmss"

@@ -35,7 +35,7 @@ struct Train: ParsableCommand {
     var numClasses: Int?
 
     @Option(help: "Epochs to train.")
-    var epochs = 6
+    var epochs = 8
 
     @Option(help: "Batch size per rank (global batch = ranks × this).")
     var batchSize = 64
