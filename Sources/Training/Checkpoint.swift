@@ -5,6 +5,8 @@ import NN
 /// `safetensors.torch.load_file` + `load_state_dict` works after dropping the optimizer
 /// entries), the SGD momentum as `optimizer.momentum_buffer.<name>` in the same layout, and
 /// the training state as JSON strings in the header metadata. Writes are atomic.
+/// There is no generator state to save: every random choice derives from (seed, epoch,
+/// sample index), so seed + completed epochs + global step restore the stream exactly.
 public enum Checkpoint {
     /// Bumped when the metadata changes meaning.
     public static let formatVersion = "1"
