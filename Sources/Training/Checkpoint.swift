@@ -79,3 +79,39 @@ public enum Checkpoint {
         return state
     }
 }
+
+/// Weights alone, in and out of PyTorch: `export` writes what `load_state_dict(strict=True)`
+/// accepts; `--pretrained` reads a torchvision state dict saved with safetensors.
+public enum PretrainedWeights {
+    /// Copies a checkpoint's model tensors (not the optimizer state) to a new file.
+    public static func export(checkpoint: String, to output: String) throws -> Int {
+        let file = try SafeTensorsFile.read(path: checkpoint)
+        guard file.metadata["swift_dp_train.format_version"] != nil else {
+            throw TrainingError("\(checkpoint): not a swift-dp-train checkpoint (no swift_dp_train.format_version in the metadata)")
+        }
+        let model = file.names.filter { !$0.hasPrefix(Checkpoint.momentumPrefix) }.map { file.tensors[$0]! }
+        var metadata = ["format": "pt"]
+        for key in ["swift_dp_train.architecture", "swift_dp_train.stem", "swift_dp_train.num_classes",
+                    "swift_dp_train.class_names"] {
+            metadata[key] = file.metadata[key]
+        }
+        try SafeTensorsWriter.write(tensors: model, metadata: metadata, to: output)
+        return model.count
+    }
+
+    /// Loads a state dict strictly. When the file's classifier has another number of classes
+    /// than the model, the classifier keeps its fresh initialisation (fine-tuning), and we say so.
+    public static func load(path: String, into model: ClassifierModel, log: (String) -> Void) throws {
+        let file = try SafeTensorsFile.read(path: path)
+        var keep = Set<String>()
+        let head = model.store.parameters.last!
+        let headModule = String(head.name.prefix(upTo: head.name.lastIndex(of: ".")!))
+        if let fileHead = file.tensors[headModule + ".weight"], let modelHead = model.store.parameter(named: headModule + ".weight"),
+           fileHead.shape.count == 2, fileHead.shape[0] != modelHead.shape[0] {
+            keep = Set(model.store.parameters.map(\.name).filter { $0.hasPrefix(headModule + ".") })
+            log("\(path): classifier '\(headModule)' has \(fileHead.shape[0]) classes, the model \(modelHead.shape[0]): replacing the head (freshly initialised), loading the rest")
+        }
+        try StateDict.load(file.tensors, into: model.store, source: path, ignoringPrefixes: [Checkpoint.momentumPrefix],
+                           keepingInitialised: keep)
+    }
+}

@@ -24,6 +24,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     public var outputDirectory: String?
     public var resume: String?
+    /// Initial weights: a torchvision state dict in safetensors (or an exported model).
+    public var pretrained: String?
     /// Stop each epoch after this many steps (tests and quick experiments); nil = full epoch.
     public var maxStepsPerEpoch: Int?
     /// Cosine decay of the learning rate to 0 over the run (per step); false = constant.

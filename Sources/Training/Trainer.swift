@@ -56,6 +56,10 @@ public final class Trainer {
                                   totalCount: model.store.parameterCount)
         state = TrainingState(classNames: dataset.classNames)
 
+        if let pretrained = config.pretrained, config.resume == nil, comm.rank == 0 {
+            // Rank 0 reads the file; the broadcast below hands the weights to every rank.
+            try PretrainedWeights.load(path: pretrained, into: model, log: { print($0) })
+        }
         if let resume = config.resume {
             state = try Trainer.loadResume(path: resume, config: config, model: model, optimizer: optimizer,
                                            communicator: comm)

@@ -11,7 +11,7 @@ struct SwiftDPTrain: ParsableCommand {
             Launch with `mpirun -np <ranks> swift-dp-train [train] …`; without mpirun it runs as one rank.
             With no --data it trains on a small built-in dataset, generated once into a cache directory.
             """,
-        subcommands: [Train.self, Bench.self, SelfTestCommunicatorCommand.self],
+        subcommands: [Train.self, Bench.self, Export.self, SelfTestCommunicatorCommand.self],
         defaultSubcommand: Train.self)
 }
 
@@ -76,6 +76,9 @@ struct Train: ParsableCommand {
     @Option(help: "Checkpoint to resume from (e.g. runs/x/last.safetensors).")
     var resume: String?
 
+    @Option(help: "Initial weights: a torchvision state dict saved with safetensors (a different class count replaces the classifier).")
+    var pretrained: String?
+
     @Option(help: ArgumentHelp("Stop each epoch after this many steps (quick experiments, tests).", visibility: .hidden))
     var maxStepsPerEpoch: Int?
 
@@ -116,6 +119,7 @@ struct Train: ParsableCommand {
         config.seed = seed
         config.outputDirectory = output
         config.resume = resume
+        config.pretrained = pretrained
         config.maxStepsPerEpoch = maxStepsPerEpoch
         config.interruptAfterEpoch = interruptAfterEpoch
         try Trainer.launch(config)
@@ -156,6 +160,24 @@ struct Bench: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(result).write(to: URL(fileURLWithPath: json))
+        }
+    }
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a checkpoint's model weights alone, loadable with PyTorch's load_state_dict(strict=True).")
+
+    @Option(help: "Checkpoint to read (e.g. runs/x/best.safetensors).") var checkpoint: String
+    @Option(help: "safetensors file to write.") var output: String
+
+    func run() throws {
+        do {
+            let count = try PretrainedWeights.export(checkpoint: checkpoint, to: output)
+            print("wrote \(count) tensors to \(output)")
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
         }
     }
 }

@@ -125,4 +125,39 @@ final class MultiProcessTrainingTests: XCTestCase {
         XCTAssertTrue(outcome.stderr.contains("zz_corrupt.JPEG"), outcome.output)
         XCTAssertEqual(try metrics(run).last!["skipped_images"] as? Int, 1)
     }
+
+    /// export drops the optimizer state; --pretrained loads strictly and replaces a head of
+    /// another size; a file for another architecture is refused with the names that differ.
+    func testExportThenFineTuneFromPretrained() throws {
+        let data = try dataset(trainPerClass: 16, valPerClass: 4)
+        let run = scratch.appendingPathComponent("run")
+        let common = ["--data", data.path, "--model", "plain_convnet", "--image-size", "32", "--batch-size", "8",
+                      "--epochs", "1", "--max-steps-per-epoch", "2"]
+        try train(ranks: 2, common + ["--output", run.path])
+        let exported = scratch.appendingPathComponent("weights.safetensors").path
+        let export = try runProcess(swiftDPTrainBinary()!, ["export", "--checkpoint",
+                                    run.appendingPathComponent("last.safetensors").path, "--output", exported])
+        XCTAssertEqual(export.status, 0, export.output)
+        let checkpoint = try SafeTensorsFile.read(path: run.appendingPathComponent("last.safetensors").path)
+        let weights = try SafeTensorsFile.read(path: exported)
+        XCTAssertEqual(weights.metadata["format"], "pt")
+        XCTAssertEqual(Set(weights.tensors.keys), Set(checkpoint.tensors.keys.filter { !$0.hasPrefix("optimizer.") }))
+        for (name, record) in weights.tensors { XCTAssertEqual(record, checkpoint.tensors[name], name) }
+
+        // Fine-tune into 7 classes with a learning rate too small to move the weights.
+        let tuned = scratch.appendingPathComponent("tuned")
+        let outcome = try train(ranks: 2, common + ["--output", tuned.path, "--pretrained", exported,
+                                                    "--num-classes", "7", "--lr", "1e-9", "--warmup-epochs", "0"])
+        XCTAssertTrue(outcome.stdout.contains("replacing the head"), outcome.output)
+        let after = try SafeTensorsFile.read(path: tuned.appendingPathComponent("last.safetensors").path)
+        XCTAssertEqual(after.tensors["fc.weight"]!.shape, [7, 32])
+        let before = try weights.tensors["conv2.weight"]!.floats(), now = try after.tensors["conv2.weight"]!.floats()
+        XCTAssertLessThan(zip(before, now).map { abs($0 - $1) }.max()!, 1e-6)
+
+        let refused = try train(ranks: 2, ["--data", data.path, "--model", "resnet18", "--pretrained", exported,
+                                           "--output", scratch.appendingPathComponent("x").path], expectSuccess: false)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("\(exported): state dict does not match the model: missing"), refused.output)
+        XCTAssertTrue(refused.stderr.contains("unexpected conv1.bias"), refused.output)
+    }
 }

@@ -19,11 +19,13 @@ public enum StateDict {
     /// Loads model tensors like `load_state_dict(strict=True)`: every name must be present with
     /// its exact shape and dtype, and nothing unexpected may remain. `ignoring` names prefixes
     /// of extra records to skip (e.g. optimizer state in a checkpoint).
+    /// `keepingInitialised` names model tensors to leave as they are (a replaced classifier head).
     public static func load(_ records: [String: SafeTensorRecord], into store: ParameterStore,
-                            source: String, ignoringPrefixes: [String] = []) throws {
+                            source: String, ignoringPrefixes: [String] = [],
+                            keepingInitialised: Set<String> = []) throws {
         var missing: [String] = [], wrong: [String] = []
-        var expected = Set<String>()
-        for p in store.parameters {
+        var expected = keepingInitialised
+        for p in store.parameters where !keepingInitialised.contains(p.name) {
             expected.insert(p.name)
             guard let r = records[p.name] else { missing.append(p.name); continue }
             guard r.dtype == .f32, r.shape == p.shape else {
@@ -32,7 +34,7 @@ public enum StateDict {
             let values = try r.floats()
             values.withUnsafeBufferPointer { fromPytorchLayout($0.baseAddress!, entry: p, into: store.value(p)) }
         }
-        for b in store.buffers {
+        for b in store.buffers where !keepingInitialised.contains(b.name) {
             expected.insert(b.name)
             guard let r = records[b.name] else { missing.append(b.name); continue }
             switch b.kind {
