@@ -48,3 +48,17 @@ public func failJob(_ message: String, communicator comm: any Communicator) -> N
     if comm.rank != 0 && comm.worldSize > 1 { Thread.sleep(forTimeInterval: 2) }
     comm.abort(prefix + message, code: 1)
 }
+
+/// Collective: every rank says whether its set-up failed. If any did, the lowest failing rank
+/// prints its one-line error and every rank learns it, so the job can end cleanly (all ranks
+/// exit non-zero without MPI_Abort's banner) instead of leaving peers in a later collective.
+public func reportSetUpFailure(_ failure: String?, communicator comm: any Communicator) -> Bool {
+    var flags = [Double](repeating: 0, count: comm.worldSize)
+    if failure != nil { flags[comm.rank] = 1 }
+    comm.allReduceSum(&flags)
+    guard let first = flags.firstIndex(where: { $0 > 0 }) else { return false }
+    if comm.rank == first, let failure {
+        FileHandle.standardError.write(Data(("error: " + failure + "\n").utf8))
+    }
+    return true
+}

@@ -45,7 +45,8 @@ public final class MPICommunicator: Communicator {
         var buffer = [CChar](repeating: 0, count: Int(cmpi_max_error_string()) + 1)
         var length: Int32 = 0
         MPI_Error_string(rc, &buffer, &length)
-        abort("error: rank \(rank): \(call) failed: \(String(cString: buffer))", code: 1)
+        let text = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        abort("error: rank \(rank): \(call) failed: \(text)", code: 1)
     }
 
     /// MPI counts are Int32: larger buffers go in pieces.

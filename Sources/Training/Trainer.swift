@@ -27,9 +27,18 @@ public final class Trainer {
     /// and turns any error on any rank into a one-line message and a job-wide abort.
     public static func launch(_ config: TrainConfig) throws {
         let comm: any Communicator = MPICommunicator.isLaunchedByMPI ? MPICommunicator() : SingleProcessCommunicator()
+        // Set-up does no collective, so a bad path or option is agreed on and reported once,
+        // and every rank exits cleanly.
+        var trainer: Trainer?
+        var failure: String?
+        do { trainer = try Trainer(config: config, communicator: comm) } catch { failure = "\(error)" }
+        if reportSetUpFailure(failure, communicator: comm) {
+            comm.finalize()
+            exit(1)
+        }
         do {
-            let trainer = try Trainer(config: config, communicator: comm)
-            try trainer.run()
+            try trainer!.synchronizeStartingState()
+            try trainer!.run()
         } catch {
             failJob("\(error)", communicator: comm)
         }
@@ -61,14 +70,16 @@ public final class Trainer {
             try PretrainedWeights.load(path: pretrained, into: model, log: { print($0) })
         }
         if let resume = config.resume {
-            state = try Trainer.loadResume(path: resume, config: config, model: model, optimizer: optimizer,
-                                           communicator: comm)
+            // Only rank 0 reads the file (nodes need not share a filesystem); the weights and
+            // state reach the other ranks in `synchronizeStartingState`.
+            if isRoot {
+                state = try Checkpoint.load(from: resume, model: model, optimizer: optimizer, config: config,
+                                            worldSize: comm.worldSize)
+            }
             runDirectory = config.outputDirectory ?? (resume as NSString).deletingLastPathComponent
         } else {
             runDirectory = config.outputDirectory ?? Trainer.defaultRunDirectory()
         }
-        // Every rank starts from rank 0's weights and buffers (as DDP does at construction).
-        broadcastModelState(model: model, optimizer: optimizer, communicator: comm)
 
         let sampler = DistributedSampler(datasetSize: trainSet.count, worldSize: comm.worldSize, rank: comm.rank,
                                          seed: config.seed)
@@ -276,18 +287,14 @@ public final class Trainer {
         return root
     }
 
-    static func loadResume(path: String, config: TrainConfig, model: ClassifierModel, optimizer: SGD,
-                           communicator comm: any Communicator) throws -> TrainingState {
-        // Only rank 0 reads the file (nodes need not share a filesystem); the weights reach the
-        // other ranks through the broadcast that follows, the small state as JSON bytes.
-        var bytes: [UInt8] = []
-        if comm.rank == 0 {
-            let state = try Checkpoint.load(from: path, model: model, optimizer: optimizer, config: config,
-                                            worldSize: comm.worldSize)
-            bytes = Array(try JSONEncoder().encode(state))
-        }
+    /// Every rank starts from rank 0's weights, buffers, momentum and training state (as DDP
+    /// broadcasts at construction).
+    func synchronizeStartingState() throws {
+        guard comm.worldSize > 1 else { return }
+        var bytes = isRoot ? Array(try JSONEncoder().encode(state)) : []
         comm.broadcast(bytes: &bytes, root: 0)
-        return try JSONDecoder().decode(TrainingState.self, from: Data(bytes))
+        state = try JSONDecoder().decode(TrainingState.self, from: Data(bytes))
+        broadcastModelState(model: model, optimizer: optimizer, communicator: comm)
     }
 
     func log(_ message: String) { if isRoot { print(message) } }

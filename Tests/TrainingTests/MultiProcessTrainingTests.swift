@@ -110,7 +110,9 @@ final class MultiProcessTrainingTests: XCTestCase {
         let outcome = try train(ranks: 2, ["--data", missing, "--output", scratch.appendingPathComponent("r").path],
                                 expectSuccess: false)
         XCTAssertNotEqual(outcome.status, 0)
-        XCTAssertTrue(outcome.stderr.contains("error:") && outcome.stderr.contains(missing), outcome.output)
+        let errors = outcome.stderr.split(separator: "\n").filter { $0.hasPrefix("error:") }
+        XCTAssertEqual(errors, ["error: \(missing): dataset directory not found"], outcome.output)
+        XCTAssertFalse(outcome.output.contains("MPI_ABORT"), "set-up errors end the job cleanly:\n\(outcome.output)")
     }
 
     func testCorruptImageIsSkippedAndCounted() throws {
