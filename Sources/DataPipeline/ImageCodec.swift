@@ -29,7 +29,7 @@ public enum ImageFormat: Equatable {
 /// Decodes JPEG bytes to RGB with libjpeg-turbo. One per thread: the TurboJPEG handle is not
 /// thread-safe, and reusing it (and the CMYK scratch) avoids per-image set-up.
 public final class ImageDecoder {
-    private let handle: tjhandle
+    private var handle: tjhandle
     private var cmyk: [UInt8] = []
 
     public init() {
@@ -47,6 +47,20 @@ public final class ImageDecoder {
 
     /// Decodes into `image`, reusing its pixel storage when large enough.
     public func decode(_ data: [UInt8], into image: inout RGBImage) throws {
+        do {
+            try decodeUnchecked(data, into: &image)
+        } catch {
+            // Note [Broken handle]: after a failed header read TurboJPEG 2.1 leaves the handle
+            // in a state where later good files fail too ("SOS before SOF"); start afresh.
+            if let fresh = tjInitDecompress() {
+                tjDestroy(handle)
+                handle = fresh
+            }
+            throw error
+        }
+    }
+
+    private func decodeUnchecked(_ data: [UInt8], into image: inout RGBImage) throws {
         let format = data.withUnsafeBytes { ImageFormat(sniffing: $0) }
         switch format {
         case .jpeg: break

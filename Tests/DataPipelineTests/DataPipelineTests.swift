@@ -44,6 +44,26 @@ final class ImageCodecTests: XCTestCase {
         XCTAssertEqual(out.map(Int.init), expected)
     }
 
+    /// TurboJPEG 2.1 leaves a handle unusable after a failed header read: one corrupt file must
+    /// not make the same decoder (a loader worker's) reject the good files after it.
+    func testDecoderRecoversAfterACorruptFile() throws {
+        let decoder = ImageDecoder()
+        let good = try JPEGEncoder().encode(gradient(16, 16), width: 16, height: 16)
+        var corrupt = good
+        for i in 2..<40 { corrupt[i] = 0x41 }
+        XCTAssertThrowsError(try decoder.decode(corrupt))
+        XCTAssertThrowsError(try decoder.decode(Array(good.prefix(20))))
+        XCTAssertEqual(try decoder.decode(good).width, 16)
+        // Damage at every offset and every truncation length, each followed by a good decode.
+        for offset in stride(from: 2, to: good.count, by: 3) {
+            var damaged = good
+            damaged[offset] ^= 0xA5
+            _ = try? decoder.decode(damaged)
+            _ = try? decoder.decode(Array(good.prefix(offset)))
+            XCTAssertNoThrow(try decoder.decode(good), "after damage at byte \(offset)")
+        }
+    }
+
     func testNonJPEGInputsGiveClearErrors() throws {
         let decoder = ImageDecoder()
         let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0]
