@@ -23,8 +23,9 @@ public final class Trainer {
     var state: TrainingState
     var metricsLog: JSONLinesWriter?
 
-    /// Entry point of `swift-dp-train train`: picks the communicator (MPI under mpirun), runs,
-    /// and turns any error on any rank into a one-line message and a job-wide abort.
+    /// Entry point of `swift-dp-train train`: picks the communicator (MPI under mpirun) and runs.
+    /// A set-up error is reported once and every rank exits 1; an error once training has
+    /// started prints one line and aborts the whole job (MPI_Abort), so no rank waits forever.
     public static func launch(_ config: TrainConfig) throws {
         let comm: any Communicator = MPICommunicator.isLaunchedByMPI ? MPICommunicator() : SingleProcessCommunicator()
         // Set-up does no collective, so a bad path or option is agreed on and reported once,
@@ -66,7 +67,7 @@ public final class Trainer {
         state = TrainingState(classNames: dataset.classNames)
 
         if let pretrained = config.pretrained, config.resume == nil, comm.rank == 0 {
-            // Rank 0 reads the file; the broadcast below hands the weights to every rank.
+            // Rank 0 reads the file; `synchronizeStartingState` hands the weights to every rank.
             try PretrainedWeights.load(path: pretrained, into: model, log: { print($0) })
         }
         if let resume = config.resume {

@@ -93,6 +93,9 @@ struct Train: ParsableCommand {
         guard imageSize >= 8 else { throw ValidationError("--image-size must be at least 8") }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if pretrained != nil && resume != nil {
+            throw ValidationError("--pretrained and --resume exclude each other: a checkpoint already holds the weights")
+        }
         guard learningRate > 0 else { throw ValidationError("--lr must be positive") }
         guard ClassifierModel.architectures.contains(model) || ClassifierModel.hiddenArchitectures.contains(model) else {
             throw ValidationError("unknown model '\(model)'; available: \(ClassifierModel.architectures.joined(separator: ", "))")

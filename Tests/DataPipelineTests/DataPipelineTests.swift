@@ -246,4 +246,21 @@ final class BuiltinDatasetTests: XCTestCase {
                                       valPerClass: 2, log: { logged.append($0) })
         XCTAssertTrue(logged.isEmpty)
     }
+
+    /// Ranks on one host call `ensure` at once: exactly one generates, the others wait for it.
+    func testConcurrentCallersGenerateOnce() throws {
+        let base = try makeTemporaryDirectory("sdt-builtin-race")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let generations = WarningLog(), roots = WarningLog()
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+            let root = try? BuiltinDataset.ensure(cacheDirectory: base, trainPerClass: 4, valPerClass: 1) { message in
+                if message.hasPrefix("generating") { generations.add(message) }
+            }
+            roots.add(root?.path ?? "failed")
+        }
+        XCTAssertEqual(generations.lines.count, 1)
+        XCTAssertEqual(Set(roots.lines).count, 1)
+        XCTAssertFalse(roots.lines.contains("failed"))
+        XCTAssertEqual(try TinyImageNet(root: URL(fileURLWithPath: roots.lines[0])).train.count, 40)
+    }
 }

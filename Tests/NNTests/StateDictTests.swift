@@ -33,12 +33,16 @@ final class StateDictTests: XCTestCase {
         records["extra.weight"] = SafeTensorRecord(name: "extra.weight", dtype: .f32, shape: [1], floats: [1])
         records.removeValue(forKey: "conv2.bias")
         records["fc.weight"] = SafeTensorRecord(name: "fc.weight", dtype: .f32, shape: [3], floats: [1, 2, 3])
-        XCTAssertThrowsError(try StateDict.load(records, into: b.store, source: "w.safetensors")) { error in
+        let c = try ClassifierModel(architecture: "plain_convnet", numClasses: 3, stem: .small, seed: 3)
+        let untouched = Array(UnsafeBufferPointer(start: c.store.values, count: c.store.parameterCount))
+        XCTAssertThrowsError(try StateDict.load(records, into: c.store, source: "w.safetensors")) { error in
             let text = "\(error)"
             XCTAssertTrue(text.hasPrefix("w.safetensors: "), text)
             XCTAssertTrue(text.contains("missing conv2.bias"), text)
             XCTAssertTrue(text.contains("unexpected extra.weight"), text)
             XCTAssertTrue(text.contains("fc.weight"), text)
         }
+        // conv1.weight matched, but nothing may be written when the load as a whole fails.
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: c.store.values, count: c.store.parameterCount)), untouched)
     }
 }

@@ -17,13 +17,15 @@ public enum StateDict {
     }
 
     /// Loads model tensors like `load_state_dict(strict=True)`: every name must be present with
-    /// its exact shape and dtype, and nothing unexpected may remain. `ignoring` names prefixes
-    /// of extra records to skip (e.g. optimizer state in a checkpoint).
+    /// its exact shape and dtype, and nothing unexpected may remain. `ignoringPrefixes` names
+    /// prefixes of extra records to skip (e.g. optimizer state in a checkpoint);
     /// `keepingInitialised` names model tensors to leave as they are (a replaced classifier head).
+    /// Everything is checked before anything is written: a failed load leaves the model as it was.
     public static func load(_ records: [String: SafeTensorRecord], into store: ParameterStore,
                             source: String, ignoringPrefixes: [String] = [],
                             keepingInitialised: Set<String> = []) throws {
         var missing: [String] = [], wrong: [String] = []
+        var writes: [() throws -> Void] = []
         var expected = keepingInitialised
         for p in store.parameters where !keepingInitialised.contains(p.name) {
             expected.insert(p.name)
@@ -31,8 +33,10 @@ public enum StateDict {
             guard r.dtype == .f32, r.shape == p.shape else {
                 wrong.append("\(p.name): file has \(r.dtype.rawValue)\(r.shape), model needs F32\(p.shape)"); continue
             }
-            let values = try r.floats()
-            values.withUnsafeBufferPointer { fromPytorchLayout($0.baseAddress!, entry: p, into: store.value(p)) }
+            writes.append {
+                let values = try r.floats()
+                values.withUnsafeBufferPointer { fromPytorchLayout($0.baseAddress!, entry: p, into: store.value(p)) }
+            }
         }
         for b in store.buffers where !keepingInitialised.contains(b.name) {
             expected.insert(b.name)
@@ -42,14 +46,12 @@ public enum StateDict {
                 guard r.dtype == .f32, r.shape == b.shape else {
                     wrong.append("\(b.name): file has \(r.dtype.rawValue)\(r.shape), model needs F32\(b.shape)"); continue
                 }
-                let values = try r.floats()
-                store.floatBuffer(b).update(from: values, count: b.count)
+                writes.append { store.floatBuffer(b).update(from: try r.floats(), count: b.count) }
             case .int64:
                 guard r.dtype == .i64, r.shape == b.shape else {
                     wrong.append("\(b.name): file has \(r.dtype.rawValue)\(r.shape), model needs I64\(b.shape)"); continue
                 }
-                let values = try r.int64s()
-                store.intBuffer(b).update(from: values, count: b.count)
+                writes.append { store.intBuffer(b).update(from: try r.int64s(), count: b.count) }
             }
         }
         let unexpected = records.keys.filter { name in
@@ -62,6 +64,7 @@ public enum StateDict {
             if !wrong.isEmpty { parts.append("wrong shape \(wrong.joined(separator: "; "))") }
             throw StateDictError("\(source): state dict does not match the model: " + parts.joined(separator: "; "))
         }
+        for write in writes { try write() }
     }
 
     static func floatRecord(_ name: String, shape: [Int], values: [Float]) -> SafeTensorRecord {
