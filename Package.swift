@@ -31,7 +31,8 @@ let package = Package(
         // Shared by the test targets: launching the binary under mpirun, temporary datasets.
         .target(name: "TestSupport", dependencies: ["DataPipeline", "Kernels"], path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
-        .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "TestSupport"]),
+        // Fixtures/ holds golden files read at run time (by path) and the scripts that made them.
+        .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DataPipelineTests", dependencies: ["DataPipeline", "Kernels"]),
         .testTarget(name: "DataParallelTests", dependencies: ["DataParallel", "Kernels", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "DataPipeline", "DataParallel", "Kernels", "TestSupport"]),

@@ -130,13 +130,16 @@ public final class BatchLoader: @unchecked Sendable {
                     throw ImageDecodeError("cannot read the file")
                 }
                 try decoder.decode([UInt8](data), into: &image)
-                let source = min(image.width, image.height) == imageSize ? image : resizeShorterSide(image, to: imageSize)
                 let choice: CropChoice
+                let source: RGBImage
                 switch augmentation {
                 case .train:
+                    source = min(image.width, image.height) == imageSize ? image : resizeShorterSide(image, to: imageSize)
                     choice = trainCropChoice(height: source.height, width: source.width, size: imageSize, padding: 4,
                                              seed: seed, epoch: epoch, sampleIndex: sampleIndex)
-                case .eval:
+                case .eval(let resize):
+                    let shorter = resize ?? imageSize
+                    source = min(image.width, image.height) == shorter ? image : resizeShorterSide(image, to: shorter)
                     choice = centerCropChoice(height: source.height, width: source.width, size: imageSize)
                 }
                 cropFlipNormalize(source, choice, size: imageSize, into: batch.images.pointer + batch.count * slot)

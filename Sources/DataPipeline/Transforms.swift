@@ -3,10 +3,14 @@ import Kernels
 // Shape letters: H/W height/width, S output size (square), C = 3 channels.
 
 /// Train: RandomCrop(S, padding: 4, fill 0) + RandomHorizontalFlip(0.5), as torchvision does for
-/// 64 px Tiny-ImageNet. Eval: CenterCrop(S) (torchvision's rounding). Both then
-/// Normalize(ImageNet mean, std) on x/255. Images whose shorter side is not S are first
-/// resized so it is (bilinear, no antialiasing; exact torchvision Resize is a later step).
-public enum Augmentation: Sendable { case train, eval }
+/// 64 px Tiny-ImageNet; images whose shorter side is not S are first resized so it is.
+/// Eval: Resize(R, shorter side; R = S when nil) + CenterCrop(S) (torchvision's rounding).
+/// Both then Normalize(ImageNet mean, std) on x/255. The resize is bilinear without
+/// antialiasing (exact torchvision Resize is a later step).
+public enum Augmentation: Sendable, Equatable {
+    case train
+    case eval(resize: Int?)
+}
 
 public let imagenetMean: (Float, Float, Float) = (0.485, 0.456, 0.406)
 public let imagenetStd: (Float, Float, Float) = (0.229, 0.224, 0.225)

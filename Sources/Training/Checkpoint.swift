@@ -27,6 +27,7 @@ public enum Checkpoint {
             "swift_dp_train.architecture": model.architecture,
             "swift_dp_train.stem": model.stem.rawValue,
             "swift_dp_train.num_classes": String(model.numClasses),
+            "swift_dp_train.head": model.head.description,
             "swift_dp_train.world_size": String(worldSize),
             "swift_dp_train.state": String(decoding: try encoder.encode(state), as: UTF8.self),
             "swift_dp_train.config": String(decoding: try encoder.encode(config), as: UTF8.self),
@@ -54,7 +55,7 @@ public enum Checkpoint {
         let saved: TrainConfig
         do {
             state = try decoder.decode(TrainingState.self, from: Data(stateJSON.utf8))
-            saved = try decoder.decode(TrainConfig.self, from: Data(configJSON.utf8))
+            saved = try TrainConfig.decode(from: Data(configJSON.utf8))
         } catch {
             throw TrainingError("\(path): unreadable training state in the metadata (\(error))")
         }
@@ -92,26 +93,32 @@ public enum PretrainedWeights {
         let model = file.names.filter { !$0.hasPrefix(Checkpoint.momentumPrefix) }.map { file.tensors[$0]! }
         var metadata = ["format": "pt"]
         for key in ["swift_dp_train.architecture", "swift_dp_train.stem", "swift_dp_train.num_classes",
-                    "swift_dp_train.class_names"] {
+                    "swift_dp_train.head", "swift_dp_train.class_names"] {
             metadata[key] = file.metadata[key]
         }
         try SafeTensorsWriter.write(tensors: model, metadata: metadata, to: output)
         return model.count
     }
 
-    /// Loads a state dict strictly. When the file's classifier has another number of classes
-    /// than the model, the classifier keeps its fresh initialisation (fine-tuning), and we say so.
+    /// Loads a state dict strictly. When the file's classifier differs from the model's (another
+    /// class count, or another head shape such as `--head mlp:512`), the model's head keeps its
+    /// fresh initialisation (fine-tuning), the file's head tensors are skipped, and we say so.
     public static func load(path: String, into model: ClassifierModel, log: (String) -> Void) throws {
         let file = try SafeTensorsFile.read(path: path)
-        var keep = Set<String>()
-        let head = model.store.parameters.last!
-        let headModule = String(head.name.prefix(upTo: head.name.lastIndex(of: ".")!))
-        if let fileHead = file.tensors[headModule + ".weight"], let modelHead = model.store.parameter(named: headModule + ".weight"),
-           fileHead.shape.count == 2, fileHead.shape[0] != modelHead.shape[0] {
-            keep = Set(model.store.parameters.map(\.name).filter { $0.hasPrefix(headModule + ".") })
-            log("\(path): classifier '\(headModule)' has \(fileHead.shape[0]) classes, the model \(modelHead.shape[0]): replacing the head (freshly initialised), loading the rest")
+        let prefix = ClassifierModel.headPrefix
+        let shapes = file.tensors.mapValues(\.shape)
+        var keep = Set<String>(), skip: [String] = []
+        if let fileHead = ClassifierHead.detect(prefix: prefix, shapes: shapes) {
+            let lastLinear = fileHead == .linear ? "\(prefix).weight" : "\(prefix).3.weight"
+            let fileClasses = shapes[lastLinear]?.first ?? -1
+            if fileHead != model.head || fileClasses != model.numClasses {
+                keep = Set(model.store.parameters.map(\.name).filter { $0.hasPrefix(prefix + ".") })
+                skip = [prefix + "."]
+                log("\(path): the file's classifier '\(prefix)' is \(fileHead) with \(fileClasses) classes, the model's is "
+                    + "\(model.head) with \(model.numClasses): replacing the head (freshly initialised), loading the rest")
+            }
         }
-        try StateDict.load(file.tensors, into: model.store, source: path, ignoringPrefixes: [Checkpoint.momentumPrefix],
-                           keepingInitialised: keep)
+        try StateDict.load(file.tensors, into: model.store, source: path,
+                           ignoringPrefixes: [Checkpoint.momentumPrefix] + skip, keepingInitialised: keep)
     }
 }

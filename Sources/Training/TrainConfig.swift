@@ -26,6 +26,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var resume: String?
     /// Initial weights: a torchvision state dict in safetensors (or an exported model).
     public var pretrained: String?
+    /// Classifier head: `linear` or `mlp:<hidden>` (see `ClassifierHead`).
+    public var head = "linear"
+    /// Train the head alone; the backbone runs in eval mode (BatchNorm running statistics).
+    public var freezeBackbone = false
     /// Stop each epoch after this many steps (tests and quick experiments); nil = full epoch.
     public var maxStepsPerEpoch: Int?
     /// Cosine decay of the learning rate to 0 over the run (per step); false = constant.
@@ -36,6 +40,17 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var interruptAfterEpoch: Int?
 
     public init() {}
+
+    /// Decodes a saved config; keys written by an older build that lacks a field take that
+    /// field's default, so adding an option never makes old checkpoints unreadable.
+    public static func decode(from json: Data) throws -> TrainConfig {
+        let defaults = try JSONSerialization.jsonObject(with: JSONEncoder().encode(TrainConfig())) as? [String: Any] ?? [:]
+        guard let saved = try JSONSerialization.jsonObject(with: json) as? [String: Any] else {
+            throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "config is not a JSON object"))
+        }
+        let merged = defaults.merging(saved) { _, new in new }
+        return try JSONDecoder().decode(TrainConfig.self, from: JSONSerialization.data(withJSONObject: merged))
+    }
 
     /// The fields that must match for `--resume` to continue the same run bit for bit.
     public func resumeMismatches(with other: TrainConfig) -> [String] {
@@ -48,6 +63,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         check("batch-size", batchSize, other.batchSize)
         check("image-size", imageSize, other.imageSize)
         check("seed", seed, other.seed)
+        check("head", head, other.head)
+        check("freeze-backbone", freezeBackbone, other.freezeBackbone)
         return problems
     }
 }

@@ -59,13 +59,25 @@ public final class Trainer {
         valSet = dataset.val
         let numClasses = config.numClasses ?? dataset.classNames.count
         guard let stem = ResNetStem(rawValue: config.stem) else { throw TrainingError("unknown stem '\(config.stem)'") }
-        model = try ClassifierModel(architecture: config.model, numClasses: numClasses, stem: stem, seed: config.seed)
+        guard let head = ClassifierHead(config.head) else {
+            throw TrainingError("unknown head '\(config.head)': use linear or mlp:<hidden units>, e.g. mlp:512")
+        }
+        model = try ClassifierModel(architecture: config.model, numClasses: numClasses, stem: stem, head: head,
+                                    seed: config.seed)
+        model.freezeBackbone = config.freezeBackbone
         optimizer = SGD(store: model.store, momentum: config.momentum, weightDecay: config.weightDecay,
                         nesterov: config.nesterov)
-        buckets = GradientBuckets(parameters: model.store.parameters.map { ($0.offset, $0.count) },
-                                  totalCount: model.store.parameterCount)
+        // Only what trains is reduced: with a frozen backbone, the head's tail of the buffer.
+        let trainable = model.trainableRange
+        buckets = GradientBuckets(
+            parameters: model.store.parameters.filter { trainable.contains($0.offset) }
+                .map { ($0.offset - trainable.lowerBound, $0.count) },
+            totalCount: trainable.count)
         state = TrainingState(classNames: dataset.classNames)
 
+        if config.freezeBackbone && config.pretrained == nil && config.resume == nil && isRoot {
+            warn("--freeze-backbone without --pretrained trains a head on a randomly initialised backbone")
+        }
         if let pretrained = config.pretrained, config.resume == nil, comm.rank == 0 {
             // Rank 0 reads the file; `synchronizeStartingState` hands the weights to every rank.
             try PretrainedWeights.load(path: pretrained, into: model, log: { print($0) })
@@ -155,6 +167,7 @@ public final class Trainer {
             skipped += batch.skipped
             model.store.zeroGradients()
             if batch.count > 0 {
+                model.reseedStochasticLayers(seed: config.seed, step: state.globalStep, stream: comm.rank)
                 let logits = model.forward(batch.images, mode: .train)
                 let batchLoss = batch.labels.withUnsafeBufferPointer {
                     loss.forward(logits: logits, labels: $0.baseAddress!)
@@ -165,8 +178,10 @@ public final class Trainer {
                 model.backward(loss.backward())
             }
             loader.recycle(batch)
-            buckets.allReduceSum(model.store.gradients, communicator: comm)
-            optimizer.step(learningRate: schedule.learningRate(atStep: state.globalStep), gradientScale: scale)
+            let trainable = model.trainableRange
+            buckets.allReduceSum(model.store.gradients + trainable.lowerBound, communicator: comm)
+            optimizer.step(learningRate: schedule.learningRate(atStep: state.globalStep), gradientScale: scale,
+                           range: trainable)
             state.globalStep += 1
             if isRoot {
                 let elapsed = Date().timeIntervalSince(started)
@@ -186,7 +201,9 @@ public final class Trainer {
     /// checkpointing makes every rank (and the saved model) hold the same buffers.
     func averageBatchNormStatistics() {
         let store = model.store
-        guard comm.worldSize > 1, store.floatBufferCount > 0 else { return }
+        // A frozen backbone never updates its statistics, and averaging equal values could
+        // still change their last bit.
+        guard comm.worldSize > 1, store.floatBufferCount > 0, !model.freezeBackbone else { return }
         comm.allReduceSum(store.floatBuffers, count: store.floatBufferCount)
         let scale = 1 / Float(comm.worldSize)
         for i in 0..<store.floatBufferCount { store.floatBuffers[i] *= scale }
@@ -225,7 +242,7 @@ public final class Trainer {
     func evaluate() -> EvalSummary {
         let indices = evaluationShard(datasetSize: valSet.count, worldSize: comm.worldSize, rank: comm.rank)
         let loader = BatchLoader(dataset: valSet, indices: indices, batchSize: config.batchSize,
-                                 imageSize: config.imageSize, augmentation: .eval, seed: config.seed, epoch: 0,
+                                 imageSize: config.imageSize, augmentation: .eval(resize: nil), seed: config.seed, epoch: 0,
                                  workers: config.workers, warn: { warn($0) })
         defer { loader.stop() }
         var lossSum = 0.0, top1 = 0, top5 = 0, images = 0, skipped = 0
@@ -263,7 +280,10 @@ public final class Trainer {
         effective.threads = threads
         try encoder.encode(effective).write(to: URL(fileURLWithPath: runDirectory + "/config.json"), options: .atomic)
         metricsLog = try JSONLinesWriter(path: runDirectory + "/metrics.jsonl")
-        print("swift-dp-train: \(config.model) (\(config.stem) stem, \(model.numClasses) classes, \(model.parameterCount) parameters), "
+        let training = model.freezeBackbone
+            ? ", backbone frozen: \(model.trainableRange.count) of \(model.parameterCount) parameters train" : ""
+        print("swift-dp-train: \(config.model) (\(config.stem) stem, \(config.head) head, \(model.numClasses) classes, "
+              + "\(model.parameterCount) parameters\(training)), "
               + "\(comm.worldSize) rank(s) × batch \(config.batchSize), \(threads) thread(s) per rank")
         print("data: \(trainSet.count) training / \(valSet.count) validation images; \(stepsPerEpoch) steps per epoch; run directory \(runDirectory)")
     }

@@ -79,6 +79,12 @@ struct Train: ParsableCommand {
     @Option(help: "Initial weights: a torchvision state dict saved with safetensors (a different class count replaces the classifier).")
     var pretrained: String?
 
+    @Option(help: "Classifier head: linear, or mlp:<hidden> for Linear → ReLU → Dropout(0.2) → Linear (tensors fc.0.*, fc.3.*).")
+    var head = "linear"
+
+    @Flag(help: "Train the classifier head alone: the backbone gets no gradient and its BatchNorm uses running statistics.")
+    var freezeBackbone = false
+
     @Option(help: ArgumentHelp("Stop each epoch after this many steps (quick experiments, tests).", visibility: .hidden))
     var maxStepsPerEpoch: Int?
 
@@ -95,6 +101,9 @@ struct Train: ParsableCommand {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if pretrained != nil && resume != nil {
             throw ValidationError("--pretrained and --resume exclude each other: a checkpoint already holds the weights")
+        }
+        guard ClassifierHead(head) != nil else {
+            throw ValidationError("--head must be linear or mlp:<hidden units> (e.g. mlp:512), got '\(head)'")
         }
         guard learningRate > 0 else { throw ValidationError("--lr must be positive") }
         guard ClassifierModel.architectures.contains(model) || ClassifierModel.hiddenArchitectures.contains(model) else {
@@ -123,6 +132,8 @@ struct Train: ParsableCommand {
         config.outputDirectory = output
         config.resume = resume
         config.pretrained = pretrained
+        config.head = head
+        config.freezeBackbone = freezeBackbone
         config.maxStepsPerEpoch = maxStepsPerEpoch
         config.interruptAfterEpoch = interruptAfterEpoch
         try Trainer.launch(config)

@@ -140,7 +140,7 @@ final class TinyImageNetTests: XCTestCase {
     func testStoppingEarlyDoesNotHang() throws {
         let data = try TinyImageNet(root: root)
         let loader = BatchLoader(dataset: data.train, indices: Array(0..<12), batchSize: 2, imageSize: 16,
-                                 augmentation: .eval, seed: 0, epoch: 0, workers: 2, warn: { _ in })
+                                 augmentation: .eval(resize: nil), seed: 0, epoch: 0, workers: 2, warn: { _ in })
         _ = loader.next()
         loader.stop()
         loader.stop()

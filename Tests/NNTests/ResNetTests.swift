@@ -52,3 +52,20 @@ final class ResNetTests: XCTestCase {
         }
     }
 }
+
+final class ResNetBottleneckTests: XCTestCase {
+    /// torchvision resnet50/101/152 parameter counts, and v1.5 stride placement (on conv2).
+    func testBottleneckModelsMatchTorchvision() throws {
+        let r50 = try ClassifierModel(architecture: "resnet50", numClasses: 1000, stem: .imagenet, seed: 0)
+        XCTAssertEqual(r50.parameterCount, 25_557_032)
+        XCTAssertEqual(r50.store.parameter(named: "layer1.0.conv3.weight")?.shape, [256, 64, 1, 1])
+        XCTAssertEqual(r50.store.parameter(named: "layer1.0.downsample.0.weight")?.shape, [256, 64, 1, 1])
+        XCTAssertEqual(r50.store.parameter(named: "layer4.2.conv2.weight")?.shape, [512, 512, 3, 3])
+        XCTAssertEqual(r50.store.parameter(named: "fc.weight")?.shape, [1000, 2048])
+        XCTAssertEqual(r50.store.buffers.count, 53 * 3)
+        XCTAssertEqual(try ClassifierModel(architecture: "resnet101", numClasses: 1000, stem: .imagenet, seed: 0).parameterCount,
+                       44_549_160)
+        XCTAssertEqual(try ClassifierModel(architecture: "resnet152", numClasses: 1000, stem: .imagenet, seed: 0).parameterCount,
+                       60_192_808)
+    }
+}

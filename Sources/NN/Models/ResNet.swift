@@ -10,15 +10,21 @@ public enum ResNetStem: String, Sendable, CaseIterable {
 }
 
 public enum ResNetDepth: Int, Sendable, CaseIterable {
-    case resnet18 = 18, resnet34 = 34
+    case resnet18 = 18, resnet34 = 34, resnet50 = 50, resnet101 = 101, resnet152 = 152
 
-    /// Blocks per stage (torchvision `_resnet(BasicBlock, layers=…)`).
+    /// Blocks per stage (torchvision `_resnet(block, layers=…)`).
     var blocksPerStage: [Int] {
         switch self {
         case .resnet18: return [2, 2, 2, 2]
         case .resnet34: return [3, 4, 6, 3]
+        case .resnet50: return [3, 4, 6, 3]
+        case .resnet101: return [3, 4, 23, 3]
+        case .resnet152: return [3, 8, 36, 3]
         }
     }
+
+    /// 18 and 34 use BasicBlock; 50 and deeper use Bottleneck (output = 4 × the block's width).
+    var usesBottleneck: Bool { rawValue >= 50 }
 }
 
 /// torchvision `BasicBlock`: conv3×3 → BN → ReLU → conv3×3 → BN, plus the identity
@@ -74,11 +80,70 @@ public final class BasicBlock: Layer {
     }
 }
 
-/// ResNet-18/34 with torchvision's topology and parameter names.
+/// torchvision `Bottleneck` (ResNet v1.5: the stride sits on the 3×3 conv, not the first 1×1):
+/// conv1×1 → BN → ReLU → conv3×3(stride) → BN → ReLU → conv1×1 (×4 channels) → BN, plus the
+/// identity or a 1×1 conv + BN `downsample`, then ReLU.
+public final class Bottleneck: Layer {
+    public static let expansion = 4
+    let conv1: Conv2d, bn1: BatchNorm2d, relu1 = ReLU()
+    let conv2: Conv2d, bn2: BatchNorm2d, relu2 = ReLU()
+    let conv3: Conv2d, bn3: BatchNorm2d
+    let downsample: Sequential?
+    let reluOut = ReLU()
+    private let sum = Tensor()
+    private let inputGradient = Tensor()
+
+    /// `width` is the 3×3 conv's channel count; the block outputs `width × 4` channels.
+    public init(_ store: ParameterStore, name: String, inChannels: Int, width: Int, stride: Int,
+                workspace: FloatStorage) {
+        let outChannels = width * Bottleneck.expansion
+        conv1 = Conv2d(store, name: "\(name).conv1", inChannels: inChannels, outChannels: width,
+                       kernelSize: 1, workspace: workspace)
+        bn1 = BatchNorm2d(store, name: "\(name).bn1", channels: width)
+        conv2 = Conv2d(store, name: "\(name).conv2", inChannels: width, outChannels: width,
+                       kernelSize: 3, stride: stride, padding: 1, workspace: workspace)
+        bn2 = BatchNorm2d(store, name: "\(name).bn2", channels: width)
+        conv3 = Conv2d(store, name: "\(name).conv3", inChannels: width, outChannels: outChannels,
+                       kernelSize: 1, workspace: workspace)
+        bn3 = BatchNorm2d(store, name: "\(name).bn3", channels: outChannels)
+        if stride != 1 || inChannels != outChannels {
+            downsample = Sequential([
+                Conv2d(store, name: "\(name).downsample.0", inChannels: inChannels, outChannels: outChannels,
+                       kernelSize: 1, stride: stride, workspace: workspace),
+                BatchNorm2d(store, name: "\(name).downsample.1", channels: outChannels),
+            ])
+        } else {
+            downsample = nil
+        }
+    }
+
+    public func forward(_ input: Tensor, mode: Mode) -> Tensor {
+        var main = relu1.forward(bn1.forward(conv1.forward(input, mode: mode), mode: mode), mode: mode)
+        main = relu2.forward(bn2.forward(conv2.forward(main, mode: mode), mode: mode), mode: mode)
+        main = bn3.forward(conv3.forward(main, mode: mode), mode: mode)
+        let shortcut = downsample?.forward(input, mode: mode) ?? input
+        addForward(main, shortcut, into: sum)
+        return reluOut.forward(sum, mode: mode)
+    }
+
+    public func backward(_ outputGradient: Tensor) -> Tensor {
+        let dSum = reluOut.backward(outputGradient)
+        var dMain = conv3.backward(bn3.backward(dSum))
+        dMain = conv2.backward(bn2.backward(relu2.backward(dMain)))
+        dMain = conv1.backward(bn1.backward(relu1.backward(dMain)))
+        let dShortcut = downsample?.backward(dSum) ?? dSum
+        addForward(dMain, dShortcut, into: inputGradient)
+        return inputGradient
+    }
+}
+
+/// ResNet-18/34/50/101/152 with torchvision's topology and parameter names.
 public enum ResNet {
-    /// Builds the network, registering parameters in torchvision's state-dict order.
-    public static func make(_ store: ParameterStore, depth: ResNetDepth, numClasses: Int,
-                            stem: ResNetStem) -> Sequential {
+    /// Builds everything before the classifier (ending in global average pooling, so the output
+    /// is N×1×1×features), registering parameters in torchvision's state-dict order. The
+    /// classifier (`fc`) is added by `ClassifierModel`, after it.
+    public static func makeBackbone(_ store: ParameterStore, depth: ResNetDepth, stem: ResNetStem)
+        -> (backbone: Sequential, features: Int) {
         // One im2col workspace for every convolution (it holds nothing between calls).
         let workspace = FloatStorage()
         var layers: [any Layer] = []
@@ -95,16 +160,22 @@ public enum ResNet {
         if stem == .imagenet { layers.append(MaxPool2d(kernelSize: 3, stride: 2, padding: 1)) }
         var inChannels = 64
         for (stage, blocks) in depth.blocksPerStage.enumerated() {
-            let channels = 64 << stage
+            let width = 64 << stage
             for block in 0..<blocks {
                 let stride = (stage > 0 && block == 0) ? 2 : 1
-                layers.append(BasicBlock(store, name: "layer\(stage + 1).\(block)", inChannels: inChannels,
-                                         channels: channels, stride: stride, workspace: workspace))
-                inChannels = channels
+                let name = "layer\(stage + 1).\(block)"
+                if depth.usesBottleneck {
+                    layers.append(Bottleneck(store, name: name, inChannels: inChannels, width: width, stride: stride,
+                                             workspace: workspace))
+                    inChannels = width * Bottleneck.expansion
+                } else {
+                    layers.append(BasicBlock(store, name: name, inChannels: inChannels, channels: width,
+                                             stride: stride, workspace: workspace))
+                    inChannels = width
+                }
             }
         }
         layers.append(GlobalAvgPool2d())
-        layers.append(Linear(store, name: "fc", inFeatures: inChannels, outFeatures: numClasses))
-        return Sequential(layers)
+        return (Sequential(layers), inChannels)
     }
 }

@@ -25,9 +25,13 @@ public final class SGD {
     /// The momentum buffer, laid out like the parameters (saved in checkpoints).
     public var momentumBuffer: UnsafeMutablePointer<Float> { buffer.pointer }
 
-    public func step(learningRate: Float, gradientScale: Float = 1) {
-        let count = store.parameterCount
-        let p = store.values, grad = store.gradients, buf = buffer.pointer
+    /// Updates the parameters in `range` of the flat buffers (all of them by default; a frozen
+    /// backbone passes the head's range, so frozen weights see no update and no weight decay).
+    public func step(learningRate: Float, gradientScale: Float = 1, range: Range<Int>? = nil) {
+        let range = range ?? 0..<store.parameterCount
+        let count = range.count
+        let p = store.values + range.lowerBound, grad = store.gradients + range.lowerBound
+        let buf = buffer.pointer + range.lowerBound
         let m = momentum, wd = weightDecay, lr = learningRate, scale = gradientScale
         if m == 0 {
             for i in 0..<count {
