@@ -121,7 +121,7 @@ public final class BatchLoader: @unchecked Sendable {
         batch.skipped = 0
         batch.labels.removeAll(keepingCapacity: true)
         batch.images.resize(n: end - start, h: imageSize, w: imageSize, c: 3)
-        let slot = imageSize * imageSize * 3
+        let slotSize = imageSize * imageSize * 3
         for position in start..<end {
             let sampleIndex = indices[position]
             let sample = dataset.samples[sampleIndex]
@@ -130,19 +130,16 @@ public final class BatchLoader: @unchecked Sendable {
                     throw ImageDecodeError("cannot read the file")
                 }
                 try decoder.decode([UInt8](data), into: &image)
-                let choice: CropChoice
-                let source: RGBImage
+                let slot = batch.images.pointer + batch.count * slotSize
                 switch augmentation {
                 case .train:
-                    source = min(image.width, image.height) == imageSize ? image : resizeShorterSide(image, to: imageSize)
-                    choice = trainCropChoice(height: source.height, width: source.width, size: imageSize, padding: 4,
-                                             seed: seed, epoch: epoch, sampleIndex: sampleIndex)
+                    let source = min(image.width, image.height) == imageSize ? image : resizeShorterSide(image, to: imageSize)
+                    let choice = trainCropChoice(height: source.height, width: source.width, size: imageSize, padding: 4,
+                                                 seed: seed, epoch: epoch, sampleIndex: sampleIndex)
+                    cropFlipNormalize(source, choice, size: imageSize, into: slot)
                 case .eval(let resize):
-                    let shorter = resize ?? imageSize
-                    source = min(image.width, image.height) == shorter ? image : resizeShorterSide(image, to: shorter)
-                    choice = centerCropChoice(height: source.height, width: source.width, size: imageSize)
+                    evalTransform(image, resize: resize ?? imageSize, size: imageSize, into: slot)
                 }
-                cropFlipNormalize(source, choice, size: imageSize, into: batch.images.pointer + batch.count * slot)
                 batch.labels.append(Int32(sample.label))
                 batch.count += 1
             } catch {

@@ -38,6 +38,14 @@ public func centerCropChoice(height: Int, width: Int, size: Int) -> CropChoice {
     return CropChoice(top: offset(height), left: offset(width), flip: false)
 }
 
+/// The evaluation transform: Resize(`resize`, shorter side) + CenterCrop(`size`) + normalise,
+/// into one S×S×3 slot.
+public func evalTransform(_ image: RGBImage, resize: Int, size: Int, into output: UnsafeMutablePointer<Float>) {
+    let source = min(image.width, image.height) == resize ? image : resizeShorterSide(image, to: resize)
+    cropFlipNormalize(source, centerCropChoice(height: source.height, width: source.width, size: size), size: size,
+                      into: output)
+}
+
 /// Crop (zero outside the image), optional flip, normalise: one pass into an NHWC slot.
 public func cropFlipNormalize(_ image: RGBImage, _ choice: CropChoice, size: Int,
                               into output: UnsafeMutablePointer<Float>) {

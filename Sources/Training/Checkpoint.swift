@@ -32,6 +32,8 @@ public enum Checkpoint {
             "swift_dp_train.state": String(decoding: try encoder.encode(state), as: UTF8.self),
             "swift_dp_train.config": String(decoding: try encoder.encode(config), as: UTF8.self),
             "swift_dp_train.class_names": String(decoding: try encoder.encode(state.classNames), as: UTF8.self),
+            "swift_dp_train.class_descriptions": String(decoding: try encoder.encode(state.classDescriptions ?? state.classNames),
+                                                         as: UTF8.self),
         ]
         try SafeTensorsWriter.write(tensors: records, metadata: metadata, to: path)
     }
@@ -93,7 +95,7 @@ public enum PretrainedWeights {
         let model = file.names.filter { !$0.hasPrefix(Checkpoint.momentumPrefix) }.map { file.tensors[$0]! }
         var metadata = ["format": "pt"]
         for key in ["swift_dp_train.architecture", "swift_dp_train.stem", "swift_dp_train.num_classes",
-                    "swift_dp_train.head", "swift_dp_train.class_names"] {
+                    "swift_dp_train.head", "swift_dp_train.class_names", "swift_dp_train.class_descriptions"] {
             metadata[key] = file.metadata[key]
         }
         try SafeTensorsWriter.write(tensors: model, metadata: metadata, to: output)

@@ -53,8 +53,7 @@ public final class Trainer {
         let threads = config.threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(comm.localSize, 1))
         setBLASThreads(threads)
 
-        let root = try Trainer.datasetRoot(config, communicator: comm)
-        let dataset = try TinyImageNet(root: root)
+        let dataset = try openData(directory: config.dataDirectory, communicator: comm)
         trainSet = dataset.train
         valSet = dataset.val
         let numClasses = config.numClasses ?? dataset.classNames.count
@@ -74,6 +73,7 @@ public final class Trainer {
                 .map { ($0.offset - trainable.lowerBound, $0.count) },
             totalCount: trainable.count)
         state = TrainingState(classNames: dataset.classNames)
+        state.classDescriptions = dataset.classDescriptions
 
         if config.freezeBackbone && config.pretrained == nil && config.resume == nil && isRoot {
             warn("--freeze-backbone without --pretrained trains a head on a randomly initialised backbone")
@@ -235,34 +235,10 @@ public final class Trainer {
 
     // MARK: - Evaluation
 
-    struct EvalSummary { var loss: Double; var top1: Double; var top5: Double; var images: Int; var skipped: Int }
-
-    /// Every validation image is evaluated exactly once: rank r takes images r, r+W, … (no
-    /// padding duplicates), and the sums are reduced so every rank holds the totals.
-    func evaluate() -> EvalSummary {
-        let indices = evaluationShard(datasetSize: valSet.count, worldSize: comm.worldSize, rank: comm.rank)
-        let loader = BatchLoader(dataset: valSet, indices: indices, batchSize: config.batchSize,
-                                 imageSize: config.imageSize, augmentation: .eval(resize: nil), seed: config.seed, epoch: 0,
-                                 workers: config.workers, warn: { warn($0) })
-        defer { loader.stop() }
-        var lossSum = 0.0, top1 = 0, top5 = 0, images = 0, skipped = 0
-        while let batch = loader.next() {
-            skipped += batch.skipped
-            if batch.count > 0 {
-                let logits = model.forward(batch.images, mode: .eval)
-                _ = batch.labels.withUnsafeBufferPointer { loss.forward(logits: logits, labels: $0.baseAddress!) }
-                lossSum += loss.lossSum
-                top1 += loss.correctCount(topK: 1)
-                top5 += loss.correctCount(topK: min(5, model.numClasses))
-                images += batch.count
-            }
-            loader.recycle(batch)
-        }
-        var totals = [lossSum, Double(top1), Double(top5), Double(images), Double(skipped)]
-        comm.allReduceSum(&totals)
-        let n = max(totals[3], 1)
-        return EvalSummary(loss: totals[0] / n, top1: totals[1] / n, top5: totals[2] / n, images: Int(totals[3]),
-                           skipped: Int(totals[4]))
+    /// Every validation image is evaluated exactly once, whatever the rank count.
+    func evaluate() -> EvaluationTotals {
+        evaluateDataset(model: model, dataset: valSet, imageSize: config.imageSize, resize: nil,
+                        batchSize: config.batchSize, workers: config.workers, communicator: comm)
     }
 
     // MARK: - Files
@@ -301,13 +277,6 @@ public final class Trainer {
         return "runs/" + formatter.string(from: Date())
     }
 
-    static func datasetRoot(_ config: TrainConfig, communicator comm: any Communicator) throws -> URL {
-        if let directory = config.dataDirectory { return URL(fileURLWithPath: directory) }
-        let root = try BuiltinDataset.ensure(cacheDirectory: BuiltinDataset.defaultCacheDirectory(),
-                                             log: { message in if comm.rank == 0 { print(message) } })
-        return root
-    }
-
     /// Every rank starts from rank 0's weights, buffers, momentum and training state (as DDP
     /// broadcasts at construction).
     func synchronizeStartingState() throws {
@@ -328,6 +297,8 @@ public struct TrainingState: Codable, Sendable {
     public var globalStep = 0
     public var bestTop1 = -1.0
     public var classNames: [String]
+    /// Readable class names (e.g. from words.txt), shown by `predict`.
+    public var classDescriptions: [String]?
     public init(classNames: [String]) { self.classNames = classNames }
 }
 

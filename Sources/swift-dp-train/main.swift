@@ -11,7 +11,7 @@ struct SwiftDPTrain: ParsableCommand {
             Launch with `mpirun -np <ranks> swift-dp-train [train] …`; without mpirun it runs as one rank.
             With no --data it trains on a small built-in dataset, generated once into a cache directory.
             """,
-        subcommands: [Train.self, Bench.self, Export.self, SelfTestCommunicatorCommand.self],
+        subcommands: [Train.self, Eval.self, Predict.self, Export.self, Bench.self, SelfTestCommunicatorCommand.self],
         defaultSubcommand: Train.self)
 }
 
@@ -189,6 +189,114 @@ struct Export: ParsableCommand {
         do {
             let count = try PretrainedWeights.export(checkpoint: checkpoint, to: output)
             print("wrote \(count) tensors to \(output)")
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// Where `eval` and `predict` get their model, and how images are sized for it.
+struct ModelFileOptions: ParsableArguments {
+    @Option(help: "Weights: a torchvision state dict saved with safetensors, or `export` output.")
+    var weights: String?
+
+    @Option(help: "A swift-dp-train checkpoint (model, class names and training size come from it).")
+    var checkpoint: String?
+
+    @Option(help: "Model, for files that do not say (torchvision state dicts): \(ClassifierModel.architectures.joined(separator: ", ")).")
+    var model: String?
+
+    @Option(help: "ResNet stem (default: read off conv1's kernel).")
+    var stem: ResNetStem?
+
+    @Option(help: "Check that the classifier has this many outputs.")
+    var numClasses: Int?
+
+    @Option(help: "Center-crop size (default: a checkpoint's training size, else 224).")
+    var imageSize: Int?
+
+    @Option(help: "Shorter side before the crop (default: image size ÷ 0.875, e.g. 256 for 224; a checkpoint at its training size: no resize).")
+    var resize: Int?
+
+    func validate() throws {
+        guard (weights == nil) != (checkpoint == nil) else { throw ValidationError("give exactly one of --weights or --checkpoint") }
+        if let model, !ClassifierModel.architectures.contains(model) && !ClassifierModel.hiddenArchitectures.contains(model) {
+            throw ValidationError("unknown model '\(model)'; available: \(ClassifierModel.architectures.joined(separator: ", "))")
+        }
+        if let imageSize, imageSize < 8 { throw ValidationError("--image-size must be at least 8") }
+        if let resize, let imageSize, resize < imageSize {
+            throw ValidationError("--resize (\(resize)) must be at least --image-size (\(imageSize))")
+        }
+    }
+
+    var request: ModelFileRequest {
+        var request = ModelFileRequest()
+        request.weights = weights
+        request.checkpoint = checkpoint
+        request.architecture = model
+        request.stem = stem
+        request.numClasses = numClasses
+        return request
+    }
+}
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Top-1/top-5 accuracy and loss of a model on a dataset's validation images (runs under mpirun too).")
+
+    @Option(help: "Dataset root (Tiny-ImageNet-200 layout); its validation images are evaluated.")
+    var data: String
+
+    @OptionGroup var modelFile: ModelFileOptions
+
+    @Option(help: "Batch size per rank.") var batchSize = 64
+    @Option(help: "JPEG decode threads per rank.") var workers = 2
+    @Option(help: "Compute threads per rank (default: local cores / ranks on this host).") var threads: Int?
+    @Option(help: "Also write top1, top5, loss and count to this JSON file.") var json: String?
+
+    func run() throws {
+        var options = EvaluationOptions()
+        options.dataDirectory = data
+        options.modelFile = modelFile.request
+        options.imageSize = modelFile.imageSize
+        options.resize = modelFile.resize
+        options.batchSize = batchSize
+        options.workers = workers
+        options.threads = threads
+        options.jsonOutput = json
+        Evaluation.launch(options)
+    }
+}
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Classify single images and print the most likely classes with their probabilities.")
+
+    @OptionGroup var modelFile: ModelFileOptions
+
+    @Option(help: "Class names: one per line, or wnids.txt / words.txt / synsets.txt / LOC_synset_mapping.txt (default: the checkpoint's).")
+    var classes: String?
+
+    @Option(help: "How many classes to show per image.") var top = 5
+    @Flag(help: "One JSON object per image: file, top (class, index, probability).") var json = false
+    @Option(help: "Compute threads.") var threads = 1
+    @Argument(help: "Image files (JPEG).") var images: [String]
+
+    func run() throws {
+        var options = PredictionOptions()
+        options.modelFile = modelFile.request
+        options.imageSize = modelFile.imageSize
+        options.resize = modelFile.resize
+        options.images = images
+        options.classesFile = classes
+        options.top = top
+        options.json = json
+        options.threads = threads
+        do {
+            guard try Predictor.run(options, output: { print($0) }) else { throw ExitCode.failure }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure

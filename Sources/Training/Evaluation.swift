@@ -1,0 +1,186 @@
+import DataParallel
+import DataPipeline
+import Foundation
+import Kernels
+import NN
+
+/// Sums over one evaluation, identical on every rank after the reduction.
+public struct EvaluationTotals: Codable, Sendable {
+    public var loss: Double
+    public var top1: Double
+    public var top5: Double
+    public var images: Int
+    public var skipped: Int
+}
+
+/// Every image of `dataset` is evaluated exactly once: rank r takes images r, r+W, … (no
+/// padding duplicates), and the sums are reduced so every rank holds the totals.
+/// Resize(`resize`, shorter side; nil = `imageSize`) + CenterCrop(`imageSize`) + normalisation.
+func evaluateDataset(model: ClassifierModel, dataset: ImageDataset, imageSize: Int, resize: Int?, batchSize: Int,
+                     workers: Int, communicator comm: any Communicator) -> EvaluationTotals {
+    let indices = evaluationShard(datasetSize: dataset.count, worldSize: comm.worldSize, rank: comm.rank)
+    let loader = BatchLoader(dataset: dataset, indices: indices, batchSize: batchSize, imageSize: imageSize,
+                             augmentation: .eval(resize: resize), seed: 0, epoch: 0, workers: workers,
+                             warn: { warn($0) })
+    defer { loader.stop() }
+    let loss = SoftmaxCrossEntropy()
+    var lossSum = 0.0, top1 = 0, top5 = 0, images = 0, skipped = 0
+    while let batch = loader.next() {
+        skipped += batch.skipped
+        if batch.count > 0 {
+            let logits = model.forward(batch.images, mode: .eval)
+            _ = batch.labels.withUnsafeBufferPointer { loss.forward(logits: logits, labels: $0.baseAddress!) }
+            lossSum += loss.lossSum
+            top1 += loss.correctCount(topK: 1)
+            top5 += loss.correctCount(topK: min(5, model.numClasses))
+            images += batch.count
+        }
+        loader.recycle(batch)
+    }
+    var totals = [lossSum, Double(top1), Double(top5), Double(images), Double(skipped)]
+    comm.allReduceSum(&totals)
+    let n = max(totals[3], 1)
+    return EvaluationTotals(loss: totals[0] / n, top1: totals[1] / n, top5: totals[2] / n, images: Int(totals[3]),
+                            skipped: Int(totals[4]))
+}
+
+/// Options of `swift-dp-train eval`.
+public struct EvaluationOptions: Sendable {
+    public var dataDirectory: String?
+    public var modelFile = ModelFileRequest()
+    /// Crop size; nil = the checkpoint's training size, else 224.
+    public var imageSize: Int?
+    /// Shorter side before the crop; nil = see `resolvedSizes`.
+    public var resize: Int?
+    public var batchSize = 64
+    public var workers = 2
+    public var threads: Int?
+    public var jsonOutput: String?
+    public init() {}
+
+    /// torchvision's evaluation recipe: Resize(R) + CenterCrop(S) with S/R = 0.875 (224/256). A
+    /// checkpoint evaluated at its training size uses R = S, as the trainer's own validation does.
+    func resolvedSizes(trainedImageSize: Int?) -> (imageSize: Int, resize: Int) {
+        EvaluationOptions.sizes(imageSize: imageSize, resize: resize, trainedImageSize: trainedImageSize)
+    }
+
+    static func sizes(imageSize: Int?, resize: Int?, trainedImageSize: Int?) -> (imageSize: Int, resize: Int) {
+        let size = imageSize ?? trainedImageSize ?? 224
+        if let resize { return (size, resize) }
+        if size == trainedImageSize { return (size, size) }
+        return (size, Int((Double(size) / 0.875).rounded()))
+    }
+}
+
+public enum Evaluation {
+    /// `swift-dp-train eval`: rank 0 reads the model file and hands the model to every rank;
+    /// every rank evaluates its share; rank 0 prints the result and writes the JSON.
+    public static func launch(_ options: EvaluationOptions) {
+        let comm: any Communicator = MPICommunicator.isLaunchedByMPI ? MPICommunicator() : SingleProcessCommunicator()
+        var loaded: InferenceModel?
+        var data: OpenedData?
+        var failure: String?
+        do {
+            let threads = options.threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(comm.localSize, 1))
+            setBLASThreads(threads)
+            guard options.dataDirectory != nil else { throw TrainingError("eval needs --data DIR") }
+            data = try openData(directory: options.dataDirectory, communicator: comm)
+            if comm.rank == 0 { loaded = try InferenceModel(options.modelFile) }
+        } catch { failure = "\(error)" }
+        if reportSetUpFailure(failure, communicator: comm) { comm.finalize(); exit(1) }
+
+        // Rank 0's model description and weights reach every rank.
+        do {
+            var bytes = comm.rank == 0 ? Array(try JSONEncoder().encode(loaded!.spec)) : []
+            comm.broadcast(bytes: &bytes, root: 0)
+            if comm.rank != 0 {
+                loaded = try InferenceModel(spec: try JSONDecoder().decode(InferenceModel.Spec.self, from: Data(bytes)))
+            }
+        } catch { failJob("\(error)", communicator: comm) }
+        let inference = loaded!
+        let model = inference.model
+        let store = model.store
+        comm.broadcast(store.values, count: store.parameterCount, root: 0)
+        comm.broadcast(store.floatBuffers, count: store.floatBufferCount, root: 0)
+        comm.broadcast(store.intBuffers, count: store.intBufferCount, root: 0)
+
+        var dataset = data!.val
+        failure = nil
+        do {
+            dataset = try relabel(dataset, datasetClasses: data!.classNames, modelClasses: inference.classNames,
+                                  modelClassCount: model.numClasses)
+        } catch { failure = "\(error)" }
+        if reportSetUpFailure(failure, communicator: comm) { comm.finalize(); exit(1) }
+
+        let (imageSize, resize) = options.resolvedSizes(trainedImageSize: inference.trainedImageSize)
+        if comm.rank == 0 {
+            print(inference.summary)
+            print("evaluating \(dataset.count) images on \(comm.worldSize) rank(s): Resize(\(resize)) + CenterCrop(\(imageSize))")
+        }
+        let started = Date()
+        let totals = evaluateDataset(model: model, dataset: dataset, imageSize: imageSize, resize: resize,
+                                     batchSize: options.batchSize, workers: options.workers, communicator: comm)
+        let seconds = Date().timeIntervalSince(started)
+        if comm.rank == 0 {
+            print(String(format: "top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%d images, %.1f img/s)%@",
+                         totals.top1 * 100, totals.top5 * 100, totals.loss, totals.images,
+                         Double(totals.images) / max(seconds, 1e-9),
+                         totals.skipped > 0 ? "  skipped \(totals.skipped) unreadable image(s)" : ""))
+            if let path = options.jsonOutput {
+                do {
+                    let result = EvaluationResult(top1: totals.top1, top5: totals.top5, loss: totals.loss,
+                                                  count: totals.images, skipped: totals.skipped, imageSize: imageSize,
+                                                  resize: resize, worldSize: comm.worldSize)
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                    try writeAtomically(Array(try encoder.encode(result)), to: path)
+                } catch {
+                    failJob("\(path): cannot write the result (\(error))", communicator: comm)
+                }
+            }
+        }
+        comm.finalize()
+    }
+
+    /// Maps the dataset's labels onto the model's outputs. With class names in the model file,
+    /// by name (a checkpoint trained on another ordering still scores right); without, by index.
+    static func relabel(_ dataset: ImageDataset, datasetClasses: [String], modelClasses: [String]?,
+                        modelClassCount: Int) throws -> ImageDataset {
+        guard let modelClasses else {
+            guard datasetClasses.count <= modelClassCount else {
+                throw TrainingError("the dataset has \(datasetClasses.count) classes, the model only \(modelClassCount) outputs")
+            }
+            return dataset
+        }
+        if modelClasses == datasetClasses { return dataset }
+        let index = Dictionary(modelClasses.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        let unknown = datasetClasses.filter { index[$0] == nil }
+        guard unknown.isEmpty else {
+            throw TrainingError("\(unknown.count) of the dataset's classes are not among the model's (e.g. "
+                                + unknown.prefix(3).joined(separator: ", ") + ")")
+        }
+        var relabelled = dataset
+        for i in relabelled.samples.indices {
+            relabelled.samples[i].label = index[datasetClasses[relabelled.samples[i].label]]!
+        }
+        relabelled.classNames = modelClasses
+        return relabelled
+    }
+}
+
+/// The JSON `eval --json` writes.
+struct EvaluationResult: Codable {
+    var top1: Double
+    var top5: Double
+    var loss: Double
+    var count: Int
+    var skipped: Int
+    var imageSize: Int
+    var resize: Int
+    var worldSize: Int
+
+    enum CodingKeys: String, CodingKey {
+        case top1, top5, loss, count, skipped
+        case imageSize = "image_size", resize, worldSize = "world_size"
+    }
+}
