@@ -27,6 +27,18 @@ public enum ResNetDepth: Int, Sendable, CaseIterable {
     var usesBottleneck: Bool { rawValue >= 50 }
 }
 
+/// The shortcut's 1×1 conv + BN (`<block>.downsample.0/1`) when a block changes the shape; nil
+/// for the identity.
+func makeDownsample(_ store: ParameterStore, name: String, inChannels: Int, outChannels: Int, stride: Int,
+                    workspace: FloatStorage) -> Sequential? {
+    guard stride != 1 || inChannels != outChannels else { return nil }
+    return Sequential([
+        Conv2d(store, name: "\(name).downsample.0", inChannels: inChannels, outChannels: outChannels,
+               kernelSize: 1, stride: stride, workspace: workspace),
+        BatchNorm2d(store, name: "\(name).downsample.1", channels: outChannels),
+    ])
+}
+
 /// torchvision `BasicBlock`: conv3×3 → BN → ReLU → conv3×3 → BN, plus the identity
 /// (or a 1×1 conv + BN `downsample` when the shape changes), then ReLU.
 public final class BasicBlock: Layer {
@@ -45,15 +57,8 @@ public final class BasicBlock: Layer {
         conv2 = Conv2d(store, name: "\(name).conv2", inChannels: channels, outChannels: channels,
                        kernelSize: 3, stride: 1, padding: 1, workspace: workspace)
         bn2 = BatchNorm2d(store, name: "\(name).bn2", channels: channels)
-        if stride != 1 || inChannels != channels {
-            downsample = Sequential([
-                Conv2d(store, name: "\(name).downsample.0", inChannels: inChannels, outChannels: channels,
-                       kernelSize: 1, stride: stride, workspace: workspace),
-                BatchNorm2d(store, name: "\(name).downsample.1", channels: channels),
-            ])
-        } else {
-            downsample = nil
-        }
+        downsample = makeDownsample(store, name: name, inChannels: inChannels, outChannels: channels, stride: stride,
+                                    workspace: workspace)
     }
 
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
@@ -106,15 +111,8 @@ public final class Bottleneck: Layer {
         conv3 = Conv2d(store, name: "\(name).conv3", inChannels: width, outChannels: outChannels,
                        kernelSize: 1, workspace: workspace)
         bn3 = BatchNorm2d(store, name: "\(name).bn3", channels: outChannels)
-        if stride != 1 || inChannels != outChannels {
-            downsample = Sequential([
-                Conv2d(store, name: "\(name).downsample.0", inChannels: inChannels, outChannels: outChannels,
-                       kernelSize: 1, stride: stride, workspace: workspace),
-                BatchNorm2d(store, name: "\(name).downsample.1", channels: outChannels),
-            ])
-        } else {
-            downsample = nil
-        }
+        downsample = makeDownsample(store, name: name, inChannels: inChannels, outChannels: outChannels, stride: stride,
+                                    workspace: workspace)
     }
 
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
