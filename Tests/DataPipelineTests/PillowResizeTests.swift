@@ -5,39 +5,6 @@ import XCTest
 /// Golden bytes from Pillow (Fixtures/resize/make_fixtures.py): torchvision's Resize on a PIL
 /// image is `img.resize((w, h), filter)`, so matching these byte for byte is matching torchvision.
 final class PillowResizeTests: XCTestCase {
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .appendingPathComponent("Fixtures/resize")
-
-    func loadRaw(_ name: String, width: Int, height: Int) throws -> RGBImage {
-        let url = Self.fixtures.appendingPathComponent(name)
-        let bytes = try [UInt8](Data(contentsOf: url))
-        XCTAssertEqual(bytes.count, width * height * 3, "\(name) has the wrong size")
-        return RGBImage(width: width, height: height, pixels: bytes)
-    }
-
-    /// Byte-for-byte comparison that says how far off a mismatch is, and where the first one is.
-    func assertSameBytes(_ actual: RGBImage, _ expected: RGBImage, _ label: String,
-                         file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertEqual(actual.width, expected.width, "\(label): width", file: file, line: line)
-        XCTAssertEqual(actual.height, expected.height, "\(label): height", file: file, line: line)
-        guard actual.pixels.count == expected.pixels.count else {
-            XCTFail("\(label): \(actual.pixels.count) bytes, expected \(expected.pixels.count)", file: file, line: line)
-            return
-        }
-        var differing = 0, worst = 0, firstIndex = -1
-        for i in 0..<actual.pixels.count where actual.pixels[i] != expected.pixels[i] {
-            differing += 1
-            worst = max(worst, abs(Int(actual.pixels[i]) - Int(expected.pixels[i])))
-            if firstIndex < 0 { firstIndex = i }
-        }
-        if differing > 0 {
-            let pixel = firstIndex / 3
-            XCTFail("\(label): \(differing) of \(actual.pixels.count) bytes differ, max |diff| \(worst); first at "
-                    + "x \(pixel % expected.width), y \(pixel / expected.width), channel \(firstIndex % 3): "
-                    + "\(actual.pixels[firstIndex]) vs Pillow \(expected.pixels[firstIndex])", file: file, line: line)
-        }
-    }
-
     func filterName(_ filter: ResampleFilter) -> String {
         switch filter {
         case .nearest: "nearest"
@@ -48,11 +15,11 @@ final class PillowResizeTests: XCTestCase {
 
     func checkCases(source: String, width: Int, height: Int,
                     _ cases: [(width: Int, height: Int, filters: [ResampleFilter])]) throws {
-        let image = try loadRaw("\(source).rgb", width: width, height: height)
+        let image = try loadResizeFixture("\(source).rgb", width: width, height: height)
         for c in cases {
             for filter in c.filters {
                 let name = "\(source)_\(filterName(filter))_\(c.width)x\(c.height)"
-                let expected = try loadRaw("\(name).rgb", width: c.width, height: c.height)
+                let expected = try loadResizeFixture("\(name).rgb", width: c.width, height: c.height)
                 assertSameBytes(resize(image, width: c.width, height: c.height, filter: filter), expected, name)
             }
         }
@@ -87,7 +54,7 @@ final class PillowResizeTests: XCTestCase {
 
     /// Resizing a region equals cropping first and resizing the crop (torchvision's resized_crop).
     func testRegionResizeEqualsCropThenResize() throws {
-        let image = try loadRaw("photo300x200.rgb", width: 300, height: 200)
+        let image = try loadResizeFixture("photo300x200.rgb", width: 300, height: 200)
         for region in [CropRegion(top: 17, left: 31, height: 151, width: 203), CropRegion(top: 0, left: 299, height: 200, width: 1),
                        CropRegion(top: 50, left: 0, height: 9, width: 300)] {
             for filter: ResampleFilter in [.nearest, .bilinear, .bicubic] {
@@ -101,7 +68,7 @@ final class PillowResizeTests: XCTestCase {
     }
 
     func testUnchangedSizeReturnsTheSameImage() throws {
-        let image = try loadRaw("noise37x23.rgb", width: 37, height: 23)
+        let image = try loadResizeFixture("noise37x23.rgb", width: 37, height: 23)
         for filter: ResampleFilter in [.nearest, .bilinear, .bicubic] {
             assertSameBytes(resize(image, width: 37, height: 23, filter: filter), image, "identity \(filter)")
         }
