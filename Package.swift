@@ -33,7 +33,7 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         // Fixtures/ holds golden files read at run time (by path) and the scripts that made them.
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "DataPipelineTests", dependencies: ["DataPipeline", "Kernels"]),
+        .testTarget(name: "DataPipelineTests", dependencies: ["DataPipeline", "Kernels"], exclude: ["Fixtures"]),
         .testTarget(name: "DataParallelTests", dependencies: ["DataParallel", "Kernels", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "DataPipeline", "DataParallel", "Kernels", "TestSupport"]),
     ]

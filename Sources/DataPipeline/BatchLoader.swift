@@ -133,7 +133,7 @@ public final class BatchLoader: @unchecked Sendable {
                 let slot = batch.images.pointer + batch.count * slotSize
                 switch augmentation {
                 case .train:
-                    let source = min(image.width, image.height) == imageSize ? image : resizeShorterSide(image, to: imageSize)
+                    let source = resize(image, shorterSide: imageSize)
                     let choice = trainCropChoice(height: source.height, width: source.width, size: imageSize, padding: 4,
                                                  seed: seed, epoch: epoch, sampleIndex: sampleIndex)
                     cropFlipNormalize(source, choice, size: imageSize, into: slot)

@@ -4,9 +4,9 @@ import Kernels
 
 /// Train: RandomCrop(S, padding: 4, fill 0) + RandomHorizontalFlip(0.5), as torchvision does for
 /// 64 px Tiny-ImageNet; images whose shorter side is not S are first resized so it is.
-/// Eval: Resize(R, shorter side; R = S when nil) + CenterCrop(S) (torchvision's rounding).
-/// Both then Normalize(ImageNet mean, std) on x/255. The resize is bilinear without
-/// antialiasing (exact torchvision Resize is a later step).
+/// Eval: Resize(R, shorter side; R = S when nil) + CenterCrop(S).
+/// Both then Normalize(ImageNet mean, std) on x/255. Resize and crop are torchvision's on PIL
+/// images, pixel for pixel (bilinear, antialiased; see TorchvisionTransforms.swift).
 public enum Augmentation: Sendable, Equatable {
     case train
     case eval(resize: Int?)
@@ -32,18 +32,12 @@ public func trainCropChoice(height: Int, width: Int, size: Int, padding: Int, se
     return CropChoice(top: top, left: left, flip: rng.nextUniform() < 0.5)
 }
 
-/// torchvision CenterCrop offsets: int(round((H − S) / 2)) with round half to even.
-public func centerCropChoice(height: Int, width: Int, size: Int) -> CropChoice {
-    func offset(_ extent: Int) -> Int { Int((Double(extent - size) / 2).rounded(.toNearestOrEven)) }
-    return CropChoice(top: offset(height), left: offset(width), flip: false)
-}
-
 /// The evaluation transform: Resize(`resize`, shorter side) + CenterCrop(`size`) + normalise,
 /// into one S×S×3 slot.
-public func evalTransform(_ image: RGBImage, resize: Int, size: Int, into output: UnsafeMutablePointer<Float>) {
-    let source = min(image.width, image.height) == resize ? image : resizeShorterSide(image, to: resize)
-    cropFlipNormalize(source, centerCropChoice(height: source.height, width: source.width, size: size), size: size,
-                      into: output)
+public func evalTransform(_ image: RGBImage, resize shorterSide: Int, size: Int, into output: UnsafeMutablePointer<Float>) {
+    let source = resize(image, shorterSide: shorterSide)
+    let region = centerCropRegion(height: source.height, width: source.width, cropHeight: size, cropWidth: size)
+    cropFlipNormalize(source, region.cropChoice(), size: size, into: output)
 }
 
 /// Crop (zero outside the image), optional flip, normalise: one pass into an NHWC slot.
@@ -73,33 +67,4 @@ public func cropFlipNormalize(_ image: RGBImage, _ choice: CropChoice, size: Int
             }
         }
     }
-}
-
-/// Bilinear resize so the shorter side becomes `shorter` (torchvision's size rule:
-/// the longer side is int(shorter · long / short), truncated).
-public func resizeShorterSide(_ image: RGBImage, to shorter: Int) -> RGBImage {
-    let (w, h) = (image.width, image.height)
-    guard min(w, h) != shorter else { return image }
-    let (nw, nh) = w <= h ? (shorter, shorter * h / w) : (shorter * w / h, shorter)
-    var out = [UInt8](repeating: 0, count: nw * nh * 3)
-    let sx = Double(w) / Double(nw), sy = Double(h) / Double(nh)
-    image.pixels.withUnsafeBufferPointer { src in
-        for y in 0..<nh {
-            let fy = max((Double(y) + 0.5) * sy - 0.5, 0)
-            let y0 = min(Int(fy), h - 1), y1 = min(y0 + 1, h - 1)
-            let wy = fy - Double(y0)
-            for x in 0..<nw {
-                let fx = max((Double(x) + 0.5) * sx - 0.5, 0)
-                let x0 = min(Int(fx), w - 1), x1 = min(x0 + 1, w - 1)
-                let wx = fx - Double(x0)
-                for c in 0..<3 {
-                    let a = Double(src[(y0 * w + x0) * 3 + c]), b = Double(src[(y0 * w + x1) * 3 + c])
-                    let d = Double(src[(y1 * w + x0) * 3 + c]), e = Double(src[(y1 * w + x1) * 3 + c])
-                    let v = (a * (1 - wx) + b * wx) * (1 - wy) + (d * (1 - wx) + e * wx) * wy
-                    out[(y * nw + x) * 3 + c] = UInt8(clamping: Int(v.rounded()))
-                }
-            }
-        }
-    }
-    return RGBImage(width: nw, height: nh, pixels: out)
 }

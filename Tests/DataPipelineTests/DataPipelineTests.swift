@@ -197,9 +197,11 @@ final class TransformTests: XCTestCase {
     }
 
     func testCenterCropUsesTorchvisionRounding() {
-        XCTAssertEqual(centerCropChoice(height: 64, width: 64, size: 64), CropChoice(top: 0, left: 0, flip: false))
+        XCTAssertEqual(centerCropRegion(height: 64, width: 64, cropHeight: 64, cropWidth: 64).cropChoice(),
+                       CropChoice(top: 0, left: 0, flip: false))
         // (67 − 64) / 2 = 1.5 → 2 (half to even); (65 − 64) / 2 = 0.5 → 0.
-        XCTAssertEqual(centerCropChoice(height: 67, width: 65, size: 64), CropChoice(top: 2, left: 0, flip: false))
+        XCTAssertEqual(centerCropRegion(height: 67, width: 65, cropHeight: 64, cropWidth: 64).cropChoice(),
+                       CropChoice(top: 2, left: 0, flip: false))
     }
 
     func testCropFlipNormalize() {
