@@ -24,7 +24,7 @@ public struct InferenceModel {
     public let classNames: [String]?
     /// Readable names in the same order, if the file has them.
     public let classDescriptions: [String]?
-    /// The training crop size, if the file is a checkpoint.
+    /// The training crop size, if the file is a checkpoint or an export of one.
     public let trainedImageSize: Int?
     /// A short account of what was loaded, for the log.
     public let summary: String
@@ -119,7 +119,9 @@ public struct InferenceModel {
         }
         classNames = stringList("swift_dp_train.class_names")
         classDescriptions = classNames == nil ? nil : stringList("swift_dp_train.class_descriptions")
-        if let json = metadata["swift_dp_train.config"], let config = try? TrainConfig.decode(from: Data(json.utf8)) {
+        if let size = metadata["swift_dp_train.image_size"].flatMap({ Int($0) }) {
+            trainedImageSize = size
+        } else if let json = metadata["swift_dp_train.config"], let config = try? TrainConfig.decode(from: Data(json.utf8)) {
             trainedImageSize = config.imageSize
         } else {
             trainedImageSize = nil

@@ -213,7 +213,7 @@ struct ModelFileOptions: ParsableArguments {
     @Option(help: "Check that the classifier has this many outputs.")
     var numClasses: Int?
 
-    @Option(help: "Center-crop size (default: a checkpoint's training size, else 224).")
+    @Option(help: "Center-crop size (default: the training size recorded in a checkpoint or export, else 224).")
     var imageSize: Int?
 
     @Option(help: "Shorter side before the crop (default: image size ÷ 0.875, e.g. 256 for 224; a checkpoint at its training size: no resize).")

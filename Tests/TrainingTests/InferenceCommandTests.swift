@@ -70,8 +70,8 @@ final class InferenceCommandTests: XCTestCase {
         let weights = scratch.appendingPathComponent("w.safetensors").path
         XCTAssertEqual(try runProcess(binary, ["export", "--checkpoint", checkpoint, "--output", weights]).status, 0)
         let out = scratch.appendingPathComponent("eval-weights.json")
-        let outcome = try runProcess(binary, ["eval", "--data", data.path, "--weights", weights, "--image-size", "32",
-                                              "--resize", "32", "--json", out.path])
+        // The export keeps the training size, so no --image-size is needed.
+        let outcome = try runProcess(binary, ["eval", "--data", data.path, "--weights", weights, "--json", out.path])
         XCTAssertEqual(outcome.status, 0, outcome.output)
         XCTAssertEqual(try json(out)["top1"] as! Double, last["val_top1"] as! Double, accuracy: 1e-12)
 
