@@ -109,12 +109,11 @@ public enum PretrainedWeights {
     /// fresh initialisation (fine-tuning), the file's head tensors are skipped, and we say so.
     public static func load(path: String, into model: ClassifierModel, log: (String) -> Void) throws {
         let file = try SafeTensorsFile.read(path: path)
-        let prefix = ClassifierModel.headPrefix
+        let prefix = model.spec.headPrefix
         let shapes = file.tensors.mapValues(\.shape)
         var keep = Set<String>(), skip: [String] = []
-        if let fileHead = ClassifierHead.detect(prefix: prefix, shapes: shapes) {
-            let lastLinear = fileHead == .linear ? "\(prefix).weight" : "\(prefix).3.weight"
-            let fileClasses = shapes[lastLinear]?.first ?? -1
+        if let (fileHead, lastLinear) = ClassifierHead.detect(model.spec, shapes: shapes) {
+            let fileClasses = shapes[lastLinear + ".weight"]?.first ?? -1
             if fileHead != model.head || fileClasses != model.numClasses {
                 keep = Set(model.store.parameters.map(\.name).filter { $0.hasPrefix(prefix + ".") })
                 skip = [prefix + "."]

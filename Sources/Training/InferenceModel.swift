@@ -98,13 +98,15 @@ public struct InferenceModel {
         if let asked = request.stem, asked != stem {
             throw TrainingError("\(path) holds a model with the \(stem.rawValue) stem, not \(asked.rawValue) (--stem)")
         }
-        let prefix = ClassifierModel.headPrefix
-        guard let head = ClassifierHead.detect(prefix: prefix, shapes: shapes) else {
-            throw TrainingError("\(path): no classifier found (expected \(prefix).weight, or \(prefix).0.weight and \(prefix).3.weight)")
+        guard let spec = Architecture.named(architecture) else {
+            throw TrainingError("unknown model '\(architecture)'; available: \(Architecture.listedNames.joined(separator: ", "))")
         }
-        let lastLinear = head == .linear ? "\(prefix).weight" : "\(prefix).3.weight"
-        guard let classes = shapes[lastLinear]?.first else {
-            throw TrainingError("\(path): malformed classifier tensor \(lastLinear)")
+        guard let (head, lastLinear) = ClassifierHead.detect(spec, shapes: shapes) else {
+            let prefix = spec.headPrefix
+            throw TrainingError("\(path): no classifier found (expected \(spec.linearHeadName).weight, or \(prefix).0.weight and \(prefix).3.weight)")
+        }
+        guard let classes = shapes[lastLinear + ".weight"]?.first else {
+            throw TrainingError("\(path): malformed classifier tensor \(lastLinear).weight")
         }
         if let asked = request.numClasses, asked != classes {
             throw TrainingError("\(path) has a \(classes)-class classifier, not \(asked) (--num-classes)")

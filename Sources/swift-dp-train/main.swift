@@ -25,7 +25,7 @@ struct Train: ParsableCommand {
     @Option(help: "Dataset root in Tiny-ImageNet-200 layout (wnids.txt, train/, val/). Default: the built-in dataset.")
     var data: String?
 
-    @Option(help: "Model: \(ClassifierModel.architectures.joined(separator: ", ")).")
+    @Option(help: "Model: \(Architecture.listedNames.joined(separator: ", ")).")
     var model = "resnet18"
 
     @Option(help: "ResNet stem: imagenet (7×7/2 conv + max-pool) or small (3×3/1 conv, no pool; for 32–64 px).")
@@ -106,8 +106,8 @@ struct Train: ParsableCommand {
             throw ValidationError("--head must be linear or mlp:<hidden units> (e.g. mlp:512), got '\(head)'")
         }
         guard learningRate > 0 else { throw ValidationError("--lr must be positive") }
-        guard ClassifierModel.architectures.contains(model) || ClassifierModel.hiddenArchitectures.contains(model) else {
-            throw ValidationError("unknown model '\(model)'; available: \(ClassifierModel.architectures.joined(separator: ", "))")
+        guard Architecture.named(model) != nil else {
+            throw ValidationError("unknown model '\(model)'; available: \(Architecture.listedNames.joined(separator: ", "))")
         }
     }
 
@@ -204,7 +204,7 @@ struct ModelFileOptions: ParsableArguments {
     @Option(help: "A swift-dp-train checkpoint (model, class names and training size come from it).")
     var checkpoint: String?
 
-    @Option(help: "Model, for files that do not say (torchvision state dicts): \(ClassifierModel.architectures.joined(separator: ", ")).")
+    @Option(help: "Model, for files that do not say (torchvision state dicts): \(Architecture.listedNames.joined(separator: ", ")).")
     var model: String?
 
     @Option(help: "ResNet stem (default: read off conv1's kernel).")
@@ -221,8 +221,8 @@ struct ModelFileOptions: ParsableArguments {
 
     func validate() throws {
         guard (weights == nil) != (checkpoint == nil) else { throw ValidationError("give exactly one of --weights or --checkpoint") }
-        if let model, !ClassifierModel.architectures.contains(model) && !ClassifierModel.hiddenArchitectures.contains(model) {
-            throw ValidationError("unknown model '\(model)'; available: \(ClassifierModel.architectures.joined(separator: ", "))")
+        if let model, Architecture.named(model) == nil {
+            throw ValidationError("unknown model '\(model)'; available: \(Architecture.listedNames.joined(separator: ", "))")
         }
         if let imageSize, imageSize < 8 { throw ValidationError("--image-size must be at least 8") }
         if let resize, let imageSize, resize < imageSize {

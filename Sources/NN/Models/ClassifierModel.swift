@@ -32,12 +32,14 @@ public enum ClassifierHead: Sendable, Equatable, CustomStringConvertible {
 
     /// Recognises the head from a state dict's tensor names and shapes (`fc.weight` → linear,
     /// `fc.0.weight` + `fc.3.weight` → mlp with fc.0's output count), so weights files need no
-    /// side information.
-    public static func detect(prefix: String, shapes: [String: [Int]]) -> ClassifierHead? {
-        if shapes["\(prefix).weight"] != nil { return .linear }
+    /// side information. Returns the head and the name of its last Linear.
+    public static func detect(_ architecture: Architecture, shapes: [String: [Int]])
+        -> (head: ClassifierHead, lastLinear: String)? {
+        let prefix = architecture.headPrefix
         if let first = shapes["\(prefix).0.weight"], first.count == 2, shapes["\(prefix).3.weight"] != nil {
-            return .mlp(hidden: first[0])
+            return (.mlp(hidden: first[0]), "\(prefix).3")
         }
+        if shapes["\(architecture.linearHeadName).weight"] != nil { return (.linear, architecture.linearHeadName) }
         return nil
     }
 }
@@ -47,13 +49,8 @@ public enum ClassifierHead: Sendable, Equatable, CustomStringConvertible {
 /// pooling) followed by a head; the head's parameters are registered last, so they are one
 /// contiguous tail of the flat buffers (what a frozen-backbone run trains, reduces and steps).
 public final class ClassifierModel {
-    public static let architectures = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"]
-    /// Models kept for tests and experiments; accepted by `make` but not advertised.
-    public static let hiddenArchitectures = ["plain_convnet"]
-    /// The module name of the classifier in the architectures' state dicts.
-    public static let headPrefix = "fc"
-
     public let architecture: String
+    public let spec: Architecture
     public let numClasses: Int
     public let stem: ResNetStem
     public let head: ClassifierHead
@@ -70,21 +67,21 @@ public final class ClassifierModel {
     public init(architecture: String, numClasses: Int, stem: ResNetStem, head: ClassifierHead = .linear,
                 seed: UInt64) throws {
         guard numClasses >= 1 else { throw ModelError("--num-classes must be at least 1 (got \(numClasses))") }
-        let store = ParameterStore()
-        let built: (backbone: Sequential, features: Int)
-        switch architecture {
-        case "resnet18": built = ResNet.makeBackbone(store, depth: .resnet18, stem: stem)
-        case "resnet34": built = ResNet.makeBackbone(store, depth: .resnet34, stem: stem)
-        case "resnet50": built = ResNet.makeBackbone(store, depth: .resnet50, stem: stem)
-        case "resnet101": built = ResNet.makeBackbone(store, depth: .resnet101, stem: stem)
-        case "resnet152": built = ResNet.makeBackbone(store, depth: .resnet152, stem: stem)
-        case "plain_convnet": built = PlainConvNet.makeBackbone(store)
-        default:
-            throw ModelError("unknown model '\(architecture)'; available: \(ClassifierModel.architectures.joined(separator: ", "))")
+        guard let spec = Architecture.named(architecture) else {
+            throw ModelError("unknown model '\(architecture)'; available: \(Architecture.listedNames.joined(separator: ", "))")
         }
-        let prefix = ClassifierModel.headPrefix
+        let store = ParameterStore()
+        let built = spec.makeBackbone(store, stem)
+        let prefix = spec.headPrefix
         var stochastic: [any StochasticLayer] = []
         switch head {
+        case .linear where spec.headDropout > 0:
+            let dropout = Dropout(probability: spec.headDropout)
+            stochastic.append(dropout)
+            headNetwork = Sequential([
+                dropout,
+                Linear(store, name: spec.linearHeadName, inFeatures: built.features, outFeatures: numClasses),
+            ])
         case .linear:
             headNetwork = Sequential([Linear(store, name: prefix, inFeatures: built.features, outFeatures: numClasses)])
         case .mlp(let hidden):
@@ -99,6 +96,7 @@ public final class ClassifierModel {
         }
         store.finalize(seed: seed)
         self.architecture = architecture
+        self.spec = spec
         self.numClasses = numClasses
         self.stem = stem
         self.head = head
@@ -139,7 +137,7 @@ public final class ClassifierModel {
 
     /// Offset of the head's first parameter in the flat buffers.
     public var headParameterOffset: Int {
-        let prefix = ClassifierModel.headPrefix + "."
+        let prefix = spec.headPrefix + "."
         return store.parameters.first { $0.name.hasPrefix(prefix) }?.offset ?? store.parameterCount
     }
 }

@@ -1,0 +1,40 @@
+import Kernels
+
+/// What `ClassifierModel` needs to know about one architecture: how to build everything
+/// before the classifier, and how the reference implementation names and shapes its head.
+public struct Architecture: Sendable {
+    /// The `--model` name.
+    public let name: String
+    /// Module name of the classifier in the reference state dict (`fc`, `classifier`, …).
+    public let headPrefix: String
+    /// Dropout before the classifier's Linear, as the reference builds it: > 0 puts the Linear
+    /// at `<prefix>.1` after a Dropout at `<prefix>.0` (torchvision's EfficientNet).
+    public let headDropout: Float
+    /// The input size the reference recipe evaluates at.
+    public let defaultImageSize: Int
+    /// Listed in help texts (hidden ones are for tests).
+    public let isListed: Bool
+    /// Registers the backbone's parameters in reference state-dict order and returns it with
+    /// its output feature count (the output is N×1×1×features).
+    public let makeBackbone: @Sendable (ParameterStore, ResNetStem) -> (backbone: Sequential, features: Int)
+
+    /// The name of the head's (last) Linear for the plain linear head.
+    public var linearHeadName: String { headDropout > 0 ? "\(headPrefix).1" : headPrefix }
+
+    public static let all: [Architecture] = [
+        resnet("resnet18", .resnet18), resnet("resnet34", .resnet34), resnet("resnet50", .resnet50),
+        resnet("resnet101", .resnet101), resnet("resnet152", .resnet152),
+        Architecture(name: "plain_convnet", headPrefix: "fc", headDropout: 0, defaultImageSize: 32, isListed: false,
+                     makeBackbone: { store, _ in PlainConvNet.makeBackbone(store) }),
+    ]
+
+    public static func named(_ name: String) -> Architecture? { all.first { $0.name == name } }
+
+    /// The names users may pass to `--model`.
+    public static var listedNames: [String] { all.filter(\.isListed).map(\.name) }
+
+    static func resnet(_ name: String, _ depth: ResNetDepth) -> Architecture {
+        Architecture(name: name, headPrefix: "fc", headDropout: 0, defaultImageSize: 224, isListed: true,
+                     makeBackbone: { store, stem in ResNet.makeBackbone(store, depth: depth, stem: stem) })
+    }
+}
