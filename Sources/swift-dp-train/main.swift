@@ -11,7 +11,8 @@ struct SwiftDPTrain: ParsableCommand {
             Launch with `mpirun -np <ranks> swift-dp-train [train] …`; without mpirun it runs as one rank.
             With no --data it trains on a small built-in dataset, generated once into a cache directory.
             """,
-        subcommands: [Train.self, Eval.self, Predict.self, Export.self, Bench.self, SelfTestCommunicatorCommand.self],
+        subcommands: [Train.self, Eval.self, Predict.self, Export.self, Bench.self, Models.self,
+                      SelfTestCommunicatorCommand.self],
         defaultSubcommand: Train.self)
 }
 
@@ -193,6 +194,28 @@ struct Export: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure
         }
+    }
+}
+
+struct Models: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the models with their parameter counts (1000 classes) and default input sizes.")
+
+    func run() {
+        print("model                  parameters   input")
+        for spec in Architecture.all where spec.isListed {
+            let count = ClassifierModel.parameterCount(of: spec, numClasses: 1000)
+            print(String(format: "%@ %12@   %d×%d", spec.name.padding(toLength: 20, withPad: " ", startingAt: 0),
+                         grouped(count), spec.defaultImageSize, spec.defaultImageSize))
+        }
+    }
+
+    /// 11689512 → "11,689,512", whatever the locale.
+    func grouped(_ n: Int) -> String {
+        var digits = Array(String(n))
+        var i = digits.count - 3
+        while i > 0 { digits.insert(",", at: i); i -= 3 }
+        return String(digits)
     }
 }
 

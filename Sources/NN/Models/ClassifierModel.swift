@@ -128,6 +128,14 @@ public final class ClassifierModel {
 
     public var parameterCount: Int { store.parameterCount }
 
+    /// The parameter count of an architecture with a linear head, without allocating or
+    /// initialising any weights (for listings).
+    public static func parameterCount(of spec: Architecture, numClasses: Int, stem: ResNetStem = .imagenet) -> Int {
+        let store = ParameterStore()
+        let built = spec.makeBackbone(store, stem)
+        return store.parameterCount + built.features * numClasses + numClasses
+    }
+
     /// The flat-buffer range the optimizer and the all-reduce cover: everything, or with a
     /// frozen backbone the head's tail alone.
     public var trainableRange: Range<Int> {
