@@ -92,6 +92,12 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertEqual(explicit.train.samples, opened.train.samples)
         XCTAssertEqual(explicit.val.samples, opened.val.samples)
 
+        // Same names to Swift's ==, different folders to the file system and to torchvision.
+        try FileManager.default.moveItem(at: tree.url("train/cat"), to: tree.url("train/caf\u{E9}"))
+        try FileManager.default.moveItem(at: tree.url("val/cat"), to: tree.url("val/cafe\u{301}"))
+        XCTAssertThrowsDatasetError(try openDataset(DatasetRequest(root: tree.root)) { _ in },
+                                    containing: ["missing in val: caf\u{E9}", "not in train: cafe\u{301}"])
+        try FileManager.default.moveItem(at: tree.url("val/cafe\u{301}"), to: tree.url("val/caf\u{E9}"))
         try tree.jpeg("val/emu/1.jpg")
         try FileManager.default.removeItem(at: tree.url("val/dog"))
         XCTAssertThrowsDatasetError(try openDataset(DatasetRequest(root: tree.root)) { _ in },

@@ -25,7 +25,7 @@ func pngChunks(_ png: [UInt8]) -> [(type: String, offset: Int, length: Int)] {
 
 final class PNGDecodingTests: XCTestCase {
     static let kinds = ["gray1", "gray4", "gray8", "gray8_trns", "gray16", "gray16_interlaced", "graya8", "graya16",
-                        "palette4", "palette8", "palette8_trns", "rgb8", "rgb8_trns", "rgb8_interlaced",
+                        "palette4", "palette8", "palette8_trns", "palette_short", "rgb8", "rgb8_trns", "rgb8_interlaced",
                         "rgb16_gama", "rgba8", "rgba16", "rgba16_interlaced"]
 
     func testEveryKindMatchesPillowByteForByte() throws {

@@ -30,12 +30,14 @@ func openImageFolder(_ request: DatasetRequest, warn: (String) -> Void) throws -
                              classDescriptions: train.classNames, format: .imageFolder)
     }
     guard let valDirectory else {
-        throw DatasetError("\(trainDirectory.path): no val folder next to the class folders; give a val folder or a valSplit fraction to hold out")
+        throw DatasetError("\(trainDirectory.path): no val folder for these class folders; give one (root/val or valDir) or a valSplit fraction to hold out")
     }
     let val = try ImageFolder.load(valDirectory, warn: warn)
-    guard val.classNames == train.classNames else {
-        let missing = Set(train.classNames).subtracting(val.classNames).sorted(by: pythonOrder)
-        let extra = Set(val.classNames).subtracting(train.classNames).sorted(by: pythonOrder)
+    // Compared as bytes: Swift's == calls "é" and "e\u{301}" equal, the file system does not.
+    let trainBytes = train.classNames.map { Array($0.utf8) }, valBytes = val.classNames.map { Array($0.utf8) }
+    guard valBytes == trainBytes else {
+        let missing = train.classNames.filter { !Set(valBytes).contains(Array($0.utf8)) }
+        let extra = val.classNames.filter { !Set(trainBytes).contains(Array($0.utf8)) }
         func few(_ names: [String]) -> String { names.prefix(5).joined(separator: ", ") + (names.count > 5 ? ", …" : "") }
         let differences = [missing.isEmpty ? nil : "missing in val: \(few(missing))",
                            extra.isEmpty ? nil : "not in train: \(few(extra))"].compactMap { $0 }

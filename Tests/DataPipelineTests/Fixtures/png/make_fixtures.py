@@ -107,13 +107,16 @@ def main():
     # gAMA 1/2.2 (45455): Pillow ignores gamma, so the decoder must too.
     write_raw("rgb16_gama", png(rgb16, 16, 2, extra=chunk(b"gAMA", struct.pack(">I", 45455))))
     write_raw("rgba16", png([[value(x, y, c, 65535) for x in range(W) for c in range(4)] for y in range(H)], 16, 6))
+    # Indices past the end of a 2-colour palette: Pillow gives black (and so must we).
+    write_raw("palette_short", png([[(x + y) % 6 for x in range(W)] for y in range(H)], 8, 3,
+                                   extra=chunk(b"PLTE", bytes([10, 20, 30, 200, 100, 50]))))
     rgb8_rows = [[value(x, y, c, 255) for x in range(W) for c in range(3)] for y in range(H)]
     write_raw("rgb8_interlaced", png(rgb8_rows, 8, 2, interlace=True))
     write_raw("gray16_interlaced", png([[value(x, y, 0, 1023) for x in range(W)] for y in range(H)], 16, 0, interlace=True))
     write_raw("rgba16_interlaced", png([[value(x, y, c, 65535) for x in range(W) for c in range(4)] for y in range(H)], 16, 6, interlace=True))
 
     names = ["gray1", "gray4", "gray8", "gray8_trns", "gray16", "gray16_interlaced", "graya8", "graya16",
-             "palette4", "palette8", "palette8_trns", "rgb8", "rgb8_trns", "rgb8_interlaced",
+             "palette4", "palette8", "palette8_trns", "palette_short", "rgb8", "rgb8_trns", "rgb8_interlaced",
              "rgb16_gama", "rgba8", "rgba16", "rgba16_interlaced"]
     for name in names:
         with Image.open(f"{name}.png") as im:
