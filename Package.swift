@@ -19,9 +19,11 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
                        providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
         .target(name: "Kernels", dependencies: ["COpenBLAS"]),
         .target(name: "NN", dependencies: ["Kernels"]),
-        .target(name: "DataPipeline", dependencies: ["Kernels", "CTurboJPEG"]),
+        .target(name: "DataPipeline", dependencies: ["Kernels", "CTurboJPEG", "CPNG"]),
         .target(name: "DataParallel", dependencies: ["Kernels", "CMPI"]),
         .target(name: "Training", dependencies: ["NN", "DataPipeline", "DataParallel", "Kernels"]),
         .executableTarget(name: "swift-dp-train", dependencies: [

@@ -26,8 +26,9 @@ public enum ImageFormat: Equatable {
     }
 }
 
-/// Decodes JPEG bytes to RGB with libjpeg-turbo. One per thread: the TurboJPEG handle is not
-/// thread-safe, and reusing it (and the CMYK scratch) avoids per-image set-up.
+/// Decodes JPEG (libjpeg-turbo) and PNG (libpng) bytes to RGB, choosing by the leading bytes.
+/// One per thread: the TurboJPEG handle is not thread-safe, and reusing it (and the CMYK
+/// scratch) avoids per-image set-up.
 public final class ImageDecoder {
     private var handle: tjhandle
     private var cmyk: [UInt8] = []
@@ -47,8 +48,16 @@ public final class ImageDecoder {
 
     /// Decodes into `image`, reusing its pixel storage when large enough.
     public func decode(_ data: [UInt8], into image: inout RGBImage) throws {
+        switch data.withUnsafeBytes({ ImageFormat(sniffing: $0) }) {
+        case .jpeg: try decodeJPEG(data, into: &image)
+        case .png: try decodePNG(data, into: &image)
+        case .unknown: throw ImageDecodeError("not a JPEG or PNG image (unrecognised leading bytes)")
+        }
+    }
+
+    private func decodeJPEG(_ data: [UInt8], into image: inout RGBImage) throws {
         do {
-            try decodeUnchecked(data, into: &image)
+            try decodeJPEGUnchecked(data, into: &image)
         } catch {
             // Note [Broken handle]: after a failed header read TurboJPEG 2.1 leaves the handle
             // in a state where later good files fail too ("SOS before SOF"); start afresh.
@@ -60,13 +69,7 @@ public final class ImageDecoder {
         }
     }
 
-    private func decodeUnchecked(_ data: [UInt8], into image: inout RGBImage) throws {
-        let format = data.withUnsafeBytes { ImageFormat(sniffing: $0) }
-        switch format {
-        case .jpeg: break
-        case .png: throw ImageDecodeError("PNG images are not supported yet (only JPEG)")
-        case .unknown: throw ImageDecodeError("not a JPEG image (unrecognised leading bytes)")
-        }
+    private func decodeJPEGUnchecked(_ data: [UInt8], into image: inout RGBImage) throws {
         var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
         let size = UInt(data.count)
         let header = data.withUnsafeBufferPointer {
