@@ -46,7 +46,7 @@ func evaluateDataset(model: ClassifierModel, dataset: ImageDataset, imageSize: I
 
 /// Options of `swift-dp-train eval`.
 public struct EvaluationOptions: Sendable {
-    public var dataDirectory: String?
+    public var dataset = DatasetSelection()
     public var modelFile = ModelFileRequest()
     /// Crop size; nil = the checkpoint's training size, else 224.
     public var imageSize: Int?
@@ -78,13 +78,18 @@ public enum Evaluation {
     public static func launch(_ options: EvaluationOptions) {
         let comm: any Communicator = MPICommunicator.isLaunchedByMPI ? MPICommunicator() : SingleProcessCommunicator()
         var loaded: InferenceModel?
-        var data: OpenedData?
+        var data: OpenedDataset?
         var failure: String?
         do {
             let threads = options.threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(comm.localSize, 1))
             setBLASThreads(threads)
-            guard options.dataDirectory != nil else { throw TrainingError("eval needs --data DIR") }
-            data = try openData(directory: options.dataDirectory, communicator: comm)
+            guard options.dataset.directory != nil || options.dataset.valDirectory != nil else {
+                throw TrainingError("eval needs --data DIR (or --val-dir DIR)")
+            }
+            var selection = options.dataset
+            // A validation folder alone is enough to evaluate; it stands in for the train part.
+            if selection.trainDirectory == nil, let val = selection.valDirectory { selection.trainDirectory = val }
+            data = try openData(selection, communicator: comm)
             if comm.rank == 0 { loaded = try InferenceModel(options.modelFile) }
         } catch { failure = "\(error)" }
         if reportSetUpFailure(failure, communicator: comm) { comm.finalize(); exit(1) }

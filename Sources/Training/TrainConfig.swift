@@ -3,8 +3,16 @@ import Foundation
 /// Everything that defines a training run. Written to `config.json` in the run directory and
 /// into every checkpoint's metadata, so a resumed run can check it continues the same run.
 public struct TrainConfig: Codable, Sendable, Equatable {
-    /// Dataset root (Tiny-ImageNet-200 layout); nil = the built-in dataset.
+    /// Dataset root; nil (and no train/val folders) = the built-in dataset.
     public var dataDirectory: String?
+    /// Dataset layout: auto, imagefolder, tiny-imagenet, imagenet, webvision.
+    public var format = "auto"
+    /// ImageFolder: explicit train and validation folders.
+    public var trainDirectory: String?
+    public var valDirectory: String?
+    /// ImageFolder: hold out this fraction of every class for validation, chosen with `splitSeed`.
+    public var valSplit: Double?
+    public var splitSeed: UInt64 = 0
     public var model = "resnet18"
     public var stem = "imagenet"
     /// nil = the dataset's number of classes.
@@ -41,6 +49,19 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// The dataset part of the configuration.
+    public var datasetSelection: DatasetSelection {
+        var selection = DatasetSelection()
+        selection.directory = dataDirectory
+        selection.format = format
+        selection.trainDirectory = trainDirectory
+        selection.valDirectory = valDirectory
+        selection.valSplit = valSplit
+        selection.splitSeed = splitSeed
+        selection.webVisionClasses = numClasses
+        return selection
+    }
+
     /// Decodes a saved config; keys written by an older build that lacks a field take that
     /// field's default, so adding an option never makes old checkpoints unreadable.
     public static func decode(from json: Data) throws -> TrainConfig {
@@ -65,6 +86,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         check("seed", seed, other.seed)
         check("head", head, other.head)
         check("freeze-backbone", freezeBackbone, other.freezeBackbone)
+        check("val-split", valSplit.map { "\($0)" } ?? "none", other.valSplit.map { "\($0)" } ?? "none")
+        check("split-seed", splitSeed, other.splitSeed)
         return problems
     }
 }

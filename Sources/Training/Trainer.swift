@@ -13,6 +13,7 @@ public final class Trainer {
     let isRoot: Bool
     let trainSet: ImageDataset
     let valSet: ImageDataset
+    let dataFormat: DatasetFormat
     let model: ClassifierModel
     let optimizer: SGD
     let buckets: GradientBuckets
@@ -53,9 +54,10 @@ public final class Trainer {
         let threads = config.threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(comm.localSize, 1))
         setBLASThreads(threads)
 
-        let dataset = try openData(directory: config.dataDirectory, communicator: comm)
+        let dataset = try openData(config.datasetSelection, communicator: comm)
         trainSet = dataset.train
         valSet = dataset.val
+        dataFormat = dataset.format
         let numClasses = config.numClasses ?? dataset.classNames.count
         guard let stem = ResNetStem(rawValue: config.stem) else { throw TrainingError("unknown stem '\(config.stem)'") }
         guard let head = ClassifierHead(config.head) else {
@@ -261,7 +263,8 @@ public final class Trainer {
         print("swift-dp-train: \(config.model) (\(config.stem) stem, \(config.head) head, \(model.numClasses) classes, "
               + "\(model.parameterCount) parameters\(training)), "
               + "\(comm.worldSize) rank(s) × batch \(config.batchSize), \(threads) thread(s) per rank")
-        print("data: \(trainSet.count) training / \(valSet.count) validation images; \(stepsPerEpoch) steps per epoch; run directory \(runDirectory)")
+        print("data: \(trainSet.count) training / \(valSet.count) validation images (\(dataFormat.rawValue) layout); "
+              + "\(stepsPerEpoch) steps per epoch; run directory \(runDirectory)")
     }
 
     func saveCheckpoint(named name: String) throws {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DataPipeline
 import Foundation
 import NN
 import Training
@@ -23,8 +24,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model (the default command).")
 
-    @Option(help: "Dataset root in Tiny-ImageNet-200 layout (wnids.txt, train/, val/). Default: the built-in dataset.")
-    var data: String?
+    @OptionGroup var dataset: DatasetOptions
 
     @Option(help: "Model: \(Architecture.listedNames.joined(separator: ", ")).")
     var model = "resnet18"
@@ -114,7 +114,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         var config = TrainConfig()
-        config.dataDirectory = data
+        dataset.apply(to: &config)
         config.model = model
         config.stem = stem.rawValue
         config.numClasses = numClasses
@@ -219,6 +219,56 @@ struct Models: ParsableCommand {
     }
 }
 
+/// Which dataset `train` and `eval` read.
+struct DatasetOptions: ParsableArguments {
+    @Option(help: "Dataset root (default for train: the built-in dataset). Layouts: see --format.")
+    var data: String?
+
+    @Option(help: "Dataset layout: auto (detect), imagefolder, tiny-imagenet, imagenet (Kaggle), webvision.")
+    var format = "auto"
+
+    @Option(help: "ImageFolder: the training folder (class folders inside), instead of <data>/train.")
+    var trainDir: String?
+
+    @Option(help: "ImageFolder: the validation folder, instead of <data>/val.")
+    var valDir: String?
+
+    @Option(help: "ImageFolder: hold out this fraction of every class for validation (e.g. 0.2).")
+    var valSplit: Double?
+
+    @Option(help: "Seed of the --val-split choice (the same seed gives the same split).")
+    var splitSeed: UInt64 = 0
+
+    func validate() throws {
+        guard DatasetFormat(rawValue: format) != nil else {
+            throw ValidationError("--format must be one of \(DatasetFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if let valSplit, !(valSplit > 0 && valSplit < 1) {
+            throw ValidationError("--val-split must be between 0 and 1 (got \(valSplit))")
+        }
+    }
+
+    var selection: DatasetSelection {
+        var selection = DatasetSelection()
+        selection.directory = data
+        selection.format = format
+        selection.trainDirectory = trainDir
+        selection.valDirectory = valDir
+        selection.valSplit = valSplit
+        selection.splitSeed = splitSeed
+        return selection
+    }
+
+    func apply(to config: inout TrainConfig) {
+        config.dataDirectory = data
+        config.format = format
+        config.trainDirectory = trainDir
+        config.valDirectory = valDir
+        config.valSplit = valSplit
+        config.splitSeed = splitSeed
+    }
+}
+
 /// Where `eval` and `predict` get their model, and how images are sized for it.
 struct ModelFileOptions: ParsableArguments {
     @Option(help: "Weights: a torchvision state dict saved with safetensors, or `export` output.")
@@ -268,8 +318,7 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Top-1/top-5 accuracy and loss of a model on a dataset's validation images (runs under mpirun too).")
 
-    @Option(help: "Dataset root (Tiny-ImageNet-200 layout); its validation images are evaluated.")
-    var data: String
+    @OptionGroup var dataset: DatasetOptions
 
     @OptionGroup var modelFile: ModelFileOptions
 
@@ -280,7 +329,8 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         var options = EvaluationOptions()
-        options.dataDirectory = data
+        options.dataset = dataset.selection
+        options.dataset.webVisionClasses = modelFile.numClasses
         options.modelFile = modelFile.request
         options.imageSize = modelFile.imageSize
         options.resize = modelFile.resize

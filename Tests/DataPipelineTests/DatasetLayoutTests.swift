@@ -132,7 +132,7 @@ final class ImageFolderTests: XCTestCase {
         XCTAssertThrowsDatasetError(try openDataset(DatasetRequest(root: tree.root)) { _ in },
                                     containing: [tree.root.path, "valSplit"])
         XCTAssertThrowsDatasetError(try openDataset(DatasetRequest(root: tree.root, valSplit: 1.5)) { _ in },
-                                    containing: ["valSplit must be between 0 and 1"])
+                                    containing: ["--val-split must be between 0 and 1"])
     }
 
     /// The split rule pinned on plain data, so a change of the shuffle cannot go unnoticed.
@@ -325,11 +325,11 @@ final class DatasetDetectionTests: XCTestCase {
     func testOptionsForAnotherFormatAreRefused() throws {
         try tree.text("kaggle/LOC_synset_mapping.txt", "n1 a\n")
         XCTAssertThrowsDatasetError(try openDataset(DatasetRequest(root: tree.url("kaggle"), valSplit: 0.1)) { _ in },
-                                    containing: ["valSplit applies to the imagefolder format only"])
+                                    containing: ["--val-split applies to the imagefolder format only"])
         XCTAssertThrowsDatasetError(try openDataset(DatasetRequest(root: tree.url("kaggle"), numClasses: 50)) { _ in },
                                     containing: ["numClasses applies to the webvision format only"])
         XCTAssertThrowsDatasetError(try openDataset(DatasetRequest(root: tree.url("kaggle"), format: .webVision,
                                                                    trainDir: tree.url("kaggle"))) { _ in },
-                                    containing: ["trainDir/valDir apply to the imagefolder format only"])
+                                    containing: ["--train-dir/--val-dir apply to the imagefolder format only"])
     }
 }

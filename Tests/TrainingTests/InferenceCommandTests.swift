@@ -115,21 +115,26 @@ final class InferenceCommandTests: XCTestCase {
         XCTAssertTrue(text.stdout.contains("%") && text.stdout.contains("n00001000"), text.output)
     }
 
-    /// --freeze-backbone with an MLP head on 2 ranks: the backbone's weights and BatchNorm
-    /// statistics come out bit for bit as loaded, the head trains, and the export loads back.
+    /// The tutorial's fine-tuning: one class-per-folder directory split by --val-split, a
+    /// --freeze-backbone run with an MLP head on 2 ranks. The backbone's weights and BatchNorm
+    /// statistics come out bit for bit as loaded, the head trains, and `eval` with the same
+    /// split reproduces the run's validation numbers.
     func testFrozenBackboneTrainsOnlyTheHead() throws {
         let (data, run) = try trainedRun(model: "resnet18", extra: ["--max-steps-per-epoch", "2", "--stem", "small"])
         let weights = scratch.appendingPathComponent("backbone.safetensors").path
         XCTAssertEqual(try runProcess(binary, ["export", "--checkpoint", run.appendingPathComponent("last.safetensors").path,
                                                "--output", weights]).status, 0)
         let tuned = scratch.appendingPathComponent("tuned")
-        let outcome = try mpi(2, ["train", "--data", data.path, "--model", "resnet18", "--stem", "small",
+        // train/ holds class folders (wnid/images/*.JPEG): an ImageFolder tree, detected as such.
+        let split = ["--data", data.appendingPathComponent("train").path, "--val-split", "0.25", "--split-seed", "3"]
+        let outcome = try mpi(2, ["train"] + split + ["--model", "resnet18", "--stem", "small",
                                   "--image-size", "32", "--batch-size", "8", "--epochs", "2", "--lr", "0.05",
                                   "--max-steps-per-epoch", "3", "--pretrained", weights, "--freeze-backbone",
                                   "--head", "mlp:16", "--output", tuned.path])
         XCTAssertEqual(outcome.status, 0, outcome.output)
         XCTAssertTrue(outcome.stdout.contains("replacing the head"), outcome.output)
         XCTAssertTrue(outcome.stdout.contains("backbone frozen"), outcome.output)
+        XCTAssertTrue(outcome.stdout.contains("72 training / 24 validation images (imagefolder layout)"), outcome.output)
         XCTAssertTrue(outcome.stdout.contains("replicas: all 2 ranks hold identical weights"), outcome.output)
 
         let before = try SafeTensorsFile.read(path: weights)
@@ -149,9 +154,14 @@ final class InferenceCommandTests: XCTestCase {
         let frozenMomentum = try after.tensors["optimizer.momentum_buffer.layer4.1.conv2.weight"]!.floats()
         XCTAssertTrue(frozenMomentum.allSatisfy { $0 == 0 })
 
-        let check = try runProcess(binary, ["eval", "--data", data.path, "--checkpoint",
-                                            tuned.appendingPathComponent("last.safetensors").path])
+        let result = scratch.appendingPathComponent("split-eval.json")
+        let check = try runProcess(binary, ["eval"] + split + ["--checkpoint", tuned.appendingPathComponent("last.safetensors").path,
+                                                               "--json", result.path])
         XCTAssertEqual(check.status, 0, check.output)
         XCTAssertTrue(check.stdout.contains("mlp:16 head"), check.output)
+        let lines = try String(contentsOf: tuned.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        let last = try JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as! [String: Any]
+        XCTAssertEqual(try json(result)["count"] as? Int, 24)
+        XCTAssertEqual(try json(result)["top1"] as! Double, last["val_top1"] as! Double, accuracy: 1e-12)
     }
 }

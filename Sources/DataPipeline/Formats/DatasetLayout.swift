@@ -48,12 +48,12 @@ public struct OpenedDataset: Sendable {
 /// Opens `request.root` (or the explicit folders) in the requested or detected layout.
 public func openDataset(_ request: DatasetRequest, warn: (String) -> Void) throws -> OpenedDataset {
     if request.trainDir != nil || request.valDir != nil, request.format != .auto, request.format != .imageFolder {
-        throw DatasetError("trainDir/valDir apply to the imagefolder format only (format is \(request.format.rawValue))")
+        throw DatasetError("--train-dir/--val-dir apply to the imagefolder format only (format is \(request.format.rawValue))")
     }
     let format = request.trainDir != nil || request.valDir != nil ? .imageFolder
         : request.format == .auto ? try detectDatasetFormat(request.root) : request.format
     if request.valSplit != nil, format != .imageFolder {
-        throw DatasetError("valSplit applies to the imagefolder format only (\(request.root.path) is \(format.rawValue))")
+        throw DatasetError("--val-split applies to the imagefolder format only (\(request.root.path) is \(format.rawValue))")
     }
     if request.numClasses != nil, format != .webVision {
         throw DatasetError("numClasses applies to the webvision format only (\(request.root.path) is \(format.rawValue))")

@@ -9,7 +9,7 @@ func openImageFolder(_ request: DatasetRequest, warn: (String) -> Void) throws -
         trainDirectory = trainDir
         valDirectory = request.valDir
     } else if request.valDir != nil {
-        throw DatasetError("valDir given without trainDir")
+        throw DatasetError("--val-dir given without --train-dir")
     } else if isDirectory(root.appendingPathComponent("train")) {
         trainDirectory = root.appendingPathComponent("train")
         let val = root.appendingPathComponent("val")
@@ -21,7 +21,7 @@ func openImageFolder(_ request: DatasetRequest, warn: (String) -> Void) throws -
 
     let train = try ImageFolder.load(trainDirectory, warn: warn)
     if let fraction = request.valSplit {
-        guard fraction > 0, fraction < 1 else { throw DatasetError("valSplit must be between 0 and 1 (got \(fraction))") }
+        guard fraction > 0, fraction < 1 else { throw DatasetError("--val-split must be between 0 and 1 (got \(fraction))") }
         if let valDirectory {
             warn("\(valDirectory.path): not used, because valSplit holds out \(fraction) of \(trainDirectory.path) instead")
         }
@@ -30,7 +30,7 @@ func openImageFolder(_ request: DatasetRequest, warn: (String) -> Void) throws -
                              classDescriptions: train.classNames, format: .imageFolder)
     }
     guard let valDirectory else {
-        throw DatasetError("\(trainDirectory.path): no val folder for these class folders; give one (root/val or valDir) or a valSplit fraction to hold out")
+        throw DatasetError("\(trainDirectory.path): no val folder for these class folders; give one (root/val or --val-dir) or a --val-split fraction to hold out")
     }
     let val = try ImageFolder.load(valDirectory, warn: warn)
     // Compared as bytes: Swift's == calls "é" and "e\u{301}" equal, the file system does not.
