@@ -130,7 +130,7 @@ final class ImageFolderTests: XCTestCase {
 
         // Only class folders and no split: the error says what to add.
         XCTAssertThrowsDatasetError(try openDataset(DatasetRequest(root: tree.root)) { _ in },
-                                    containing: [tree.root.path, "valSplit"])
+                                    containing: [tree.root.path, "--val-split"])
         XCTAssertThrowsDatasetError(try openDataset(DatasetRequest(root: tree.root, valSplit: 1.5)) { _ in },
                                     containing: ["--val-split must be between 0 and 1"])
     }
