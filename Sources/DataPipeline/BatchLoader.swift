@@ -132,10 +132,16 @@ public final class BatchLoader: @unchecked Sendable {
                 try decoder.decode([UInt8](data), into: &image)
                 let slot = batch.images.pointer + batch.count * slotSize
                 switch augmentation {
-                case .train:
+                case .train(let transform) where transform.kind == .randomResizedCrop:
+                    let choice = trainResizedCropChoice(height: image.height, width: image.width, seed: seed, epoch: epoch,
+                                                        sampleIndex: sampleIndex, flipProbability: transform.flipProbability)
+                    let cropped = resizedCrop(image, region: choice.region, size: imageSize)
+                    cropFlipNormalize(cropped, CropChoice(top: 0, left: 0, flip: choice.flip), size: imageSize, into: slot)
+                case .train(let transform):
                     let source = resize(image, shorterSide: imageSize)
                     let choice = trainCropChoice(height: source.height, width: source.width, size: imageSize, padding: 4,
-                                                 seed: seed, epoch: epoch, sampleIndex: sampleIndex)
+                                                 seed: seed, epoch: epoch, sampleIndex: sampleIndex,
+                                                 flipProbability: transform.flipProbability)
                     cropFlipNormalize(source, choice, size: imageSize, into: slot)
                 case .eval(let resize):
                     evalTransform(image, resize: resize ?? imageSize, size: imageSize, into: slot)

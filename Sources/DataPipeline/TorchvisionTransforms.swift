@@ -115,11 +115,12 @@ public struct ResizedCropChoice: Equatable, Sendable {
 /// never depends on which worker thread decodes the sample (cf. `trainCropChoice`).
 public func trainResizedCropChoice(height: Int, width: Int, seed: UInt64, epoch: Int, sampleIndex: Int,
                                    scale: (Double, Double) = (0.08, 1.0),
-                                   ratio: (Double, Double) = (3.0 / 4.0, 4.0 / 3.0)) -> ResizedCropChoice {
+                                   ratio: (Double, Double) = (3.0 / 4.0, 4.0 / 3.0),
+                                   flipProbability: Float = 0.5) -> ResizedCropChoice {
     // A stream tag of its own, so these draws never coincide with trainCropChoice's.
     var rng = SplitMix64(seed: seed, UInt64(epoch), UInt64(sampleIndex), 0x5252_C0DE)
     let region = randomResizedCropParameters(height: height, width: width, scale: scale, ratio: ratio, rng: &rng)
-    return ResizedCropChoice(region: region, flip: rng.nextUniform() < 0.5)
+    return ResizedCropChoice(region: region, flip: rng.nextUniform() < flipProbability)
 }
 
 /// torchvision `RandomResizedCrop(size)`'s image step: `resized_crop` = crop `region`, resize

@@ -2,14 +2,32 @@ import Kernels
 
 // Shape letters: H/W height/width, S output size (square), C = 3 channels.
 
-/// Train: RandomCrop(S, padding: 4, fill 0) + RandomHorizontalFlip(0.5), as torchvision does for
-/// 64 px Tiny-ImageNet; images whose shorter side is not S are first resized so it is.
-/// Eval: Resize(R, shorter side; R = S when nil) + CenterCrop(S).
-/// Both then Normalize(ImageNet mean, std) on x/255. Resize and crop are torchvision's on PIL
-/// images, pixel for pixel (bilinear, antialiased; see TorchvisionTransforms.swift).
+/// What the loader does to each image before normalising it (ImageNet mean/std on x/255).
+/// Resize and crop are torchvision's on PIL images, pixel for pixel (bilinear, antialiased; see
+/// TorchvisionTransforms.swift).
 public enum Augmentation: Sendable, Equatable {
-    case train
+    /// Training: see `TrainTransform`.
+    case train(TrainTransform)
+    /// Resize(R, shorter side; R = S when nil) + CenterCrop(S).
     case eval(resize: Int?)
+
+    /// The Tiny-ImageNet recipe (pad-4 random crop and a fair flip).
+    public static let train = Augmentation.train(TrainTransform())
+}
+
+/// The training transform presets (`--train-transform`).
+/// - `padCrop`: Resize(S) when the shorter side is not S, RandomCrop(S, padding 4, fill 0),
+///   RandomHorizontalFlip(p): the Tiny-ImageNet / CIFAR recipe for small images.
+/// - `randomResizedCrop`: RandomResizedCrop(S, scale (0.08, 1), ratio (3/4, 4/3)),
+///   RandomHorizontalFlip(p): torchvision's ImageNet recipe.
+public struct TrainTransform: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable { case padCrop = "pad-crop", randomResizedCrop = "random-resized-crop" }
+    public var kind: Kind
+    public var flipProbability: Float
+    public init(kind: Kind = .padCrop, flipProbability: Float = 0.5) {
+        self.kind = kind
+        self.flipProbability = flipProbability
+    }
 }
 
 public let imagenetMean: (Float, Float, Float) = (0.485, 0.456, 0.406)
@@ -25,11 +43,11 @@ public struct CropChoice: Equatable, Sendable {
 }
 
 public func trainCropChoice(height: Int, width: Int, size: Int, padding: Int, seed: UInt64, epoch: Int,
-                            sampleIndex: Int) -> CropChoice {
+                            sampleIndex: Int, flipProbability: Float = 0.5) -> CropChoice {
     var rng = SplitMix64(seed: seed, UInt64(epoch), UInt64(sampleIndex), 0xC0_4F)
     let top = rng.nextInt(below: max(height + 2 * padding - size + 1, 1)) - padding
     let left = rng.nextInt(below: max(width + 2 * padding - size + 1, 1)) - padding
-    return CropChoice(top: top, left: left, flip: rng.nextUniform() < 0.5)
+    return CropChoice(top: top, left: left, flip: rng.nextUniform() < flipProbability)
 }
 
 /// The evaluation transform: Resize(`resize`, shorter side) + CenterCrop(`size`) + normalise,

@@ -29,6 +29,7 @@ public enum Checkpoint {
             "swift_dp_train.num_classes": String(model.numClasses),
             "swift_dp_train.head": model.head.description,
             "swift_dp_train.image_size": String(config.imageSize),
+            "swift_dp_train.eval_resize": String((try? config.evalResize()) ?? config.imageSize),
             "swift_dp_train.world_size": String(worldSize),
             "swift_dp_train.state": String(decoding: try encoder.encode(state), as: UTF8.self),
             "swift_dp_train.config": String(decoding: try encoder.encode(config), as: UTF8.self),
@@ -96,7 +97,7 @@ public enum PretrainedWeights {
         let model = file.names.filter { !$0.hasPrefix(Checkpoint.momentumPrefix) }.map { file.tensors[$0]! }
         var metadata = ["format": "pt"]
         for key in ["swift_dp_train.architecture", "swift_dp_train.stem", "swift_dp_train.num_classes",
-                    "swift_dp_train.head", "swift_dp_train.image_size", "swift_dp_train.class_names",
+                    "swift_dp_train.head", "swift_dp_train.image_size", "swift_dp_train.eval_resize", "swift_dp_train.class_names",
                     "swift_dp_train.class_descriptions"] {
             metadata[key] = file.metadata[key]
         }

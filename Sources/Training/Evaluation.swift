@@ -59,15 +59,11 @@ public struct EvaluationOptions: Sendable {
     public init() {}
 
     /// torchvision's evaluation recipe: Resize(R) + CenterCrop(S) with S/R = 0.875 (224/256). A
-    /// checkpoint evaluated at its training size uses R = S, as the trainer's own validation does.
-    func resolvedSizes(trainedImageSize: Int?) -> (imageSize: Int, resize: Int) {
-        EvaluationOptions.sizes(imageSize: imageSize, resize: resize, trainedImageSize: trainedImageSize)
-    }
-
-    static func sizes(imageSize: Int?, resize: Int?, trainedImageSize: Int?) -> (imageSize: Int, resize: Int) {
-        let size = imageSize ?? trainedImageSize ?? 224
+    /// checkpoint evaluated at its training size uses the trainer's own validation resize.
+    static func sizes(imageSize: Int?, resize: Int?, trained: InferenceModel) -> (imageSize: Int, resize: Int) {
+        let size = imageSize ?? trained.trainedImageSize ?? 224
         if let resize { return (size, resize) }
-        if size == trainedImageSize { return (size, size) }
+        if size == trained.trainedImageSize { return (size, trained.trainedEvalResize ?? size) }
         return (size, Int((Double(size) / 0.875).rounded()))
     }
 }
@@ -117,7 +113,8 @@ public enum Evaluation {
         } catch { failure = "\(error)" }
         if reportSetUpFailure(failure, communicator: comm) { comm.finalize(); exit(1) }
 
-        let (imageSize, resize) = options.resolvedSizes(trainedImageSize: inference.trainedImageSize)
+        let (imageSize, resize) = EvaluationOptions.sizes(imageSize: options.imageSize, resize: options.resize,
+                                                          trained: inference)
         if comm.rank == 0 {
             print(inference.summary)
             print("evaluating \(dataset.count) images on \(comm.worldSize) rank(s): Resize(\(resize)) + CenterCrop(\(imageSize))")

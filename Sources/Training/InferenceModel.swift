@@ -26,6 +26,8 @@ public struct InferenceModel {
     public let classDescriptions: [String]?
     /// The training crop size, if the file is a checkpoint or an export of one.
     public let trainedImageSize: Int?
+    /// The shorter side the trainer resized validation images to, with `trainedImageSize`.
+    public let trainedEvalResize: Int?
     /// A short account of what was loaded, for the log.
     public let summary: String
 
@@ -39,13 +41,14 @@ public struct InferenceModel {
         var classNames: [String]?
         var classDescriptions: [String]?
         var trainedImageSize: Int?
+        var trainedEvalResize: Int?
         var summary: String
     }
 
     var spec: Spec {
         Spec(architecture: model.architecture, stem: model.stem.rawValue, head: model.head.description,
              numClasses: model.numClasses, classNames: classNames, classDescriptions: classDescriptions,
-             trainedImageSize: trainedImageSize, summary: summary)
+             trainedImageSize: trainedImageSize, trainedEvalResize: trainedEvalResize, summary: summary)
     }
 
     /// An untrained model of the described shape (weights arrive by broadcast).
@@ -58,6 +61,7 @@ public struct InferenceModel {
         classNames = spec.classNames
         classDescriptions = spec.classDescriptions
         trainedImageSize = spec.trainedImageSize
+        trainedEvalResize = spec.trainedEvalResize
         summary = spec.summary
     }
 
@@ -128,6 +132,7 @@ public struct InferenceModel {
         } else {
             trainedImageSize = nil
         }
+        trainedEvalResize = metadata["swift_dp_train.eval_resize"].flatMap { Int($0) }
         summary = "\(path): \(architecture) (\(stem.rawValue) stem, \(head) head, \(classes) classes"
             + (isOurs ? "" : ", torchvision state dict") + ")"
     }

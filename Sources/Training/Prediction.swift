@@ -52,7 +52,7 @@ public enum Predictor {
             labels = (0..<model.numClasses).map { ClassLabel(name: String($0), description: nil) }
         }
         let evaluation = EvaluationOptions.sizes(imageSize: options.imageSize, resize: options.resize,
-                                                 trainedImageSize: inference.trainedImageSize)
+                                                 trained: inference)
         if !options.json {
             output("\(inference.summary); Resize(\(evaluation.resize)) + CenterCrop(\(evaluation.imageSize))")
         }

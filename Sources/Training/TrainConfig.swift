@@ -1,3 +1,4 @@
+import DataPipeline
 import Foundation
 
 /// Everything that defines a training run. Written to `config.json` in the run directory and
@@ -34,6 +35,12 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var resume: String?
     /// Initial weights: a torchvision state dict in safetensors (or an exported model).
     public var pretrained: String?
+    /// Training transform preset: auto, imagenet, tiny-imagenet, small (see `trainTransform`).
+    public var trainTransformPreset = "auto"
+    /// Evaluation transform preset: auto (follows training), imagenet, native.
+    public var evalTransformPreset = "auto"
+    /// Horizontal-flip probability of the training transform.
+    public var hflip: Float = 0.5
     /// Classifier head: `linear` or `mlp:<hidden>` (see `ClassifierHead`).
     public var head = "linear"
     /// Train the head alone; the backbone runs in eval mode (BatchNorm running statistics).
@@ -48,6 +55,33 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var interruptAfterEpoch: Int?
 
     public init() {}
+
+    /// `auto` picks torchvision's ImageNet recipe (RandomResizedCrop) for crops of 128 px and
+    /// more, and the pad-and-crop recipe below that (Tiny-ImageNet, CIFAR-sized images).
+    public func trainTransform() throws -> TrainTransform {
+        let kind: TrainTransform.Kind
+        switch trainTransformPreset {
+        case "auto": kind = imageSize >= 128 ? .randomResizedCrop : .padCrop
+        case "imagenet": kind = .randomResizedCrop
+        case "tiny-imagenet", "small": kind = .padCrop
+        default:
+            throw TrainingError("unknown --train-transform '\(trainTransformPreset)'; use auto, imagenet, tiny-imagenet or small")
+        }
+        return TrainTransform(kind: kind, flipProbability: hflip)
+    }
+
+    /// The shorter side validation images are resized to before the centre crop: S ÷ 0.875
+    /// (256 for 224) with the ImageNet recipe, S itself otherwise.
+    public func evalResize() throws -> Int {
+        let imagenet: Bool
+        switch evalTransformPreset {
+        case "auto": imagenet = try trainTransform().kind == .randomResizedCrop
+        case "imagenet": imagenet = true
+        case "native": imagenet = false
+        default: throw TrainingError("unknown --eval-transform '\(evalTransformPreset)'; use auto, imagenet or native")
+        }
+        return imagenet ? Int((Double(imageSize) / 0.875).rounded()) : imageSize
+    }
 
     /// The dataset part of the configuration.
     public var datasetSelection: DatasetSelection {

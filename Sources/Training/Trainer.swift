@@ -21,6 +21,8 @@ public final class Trainer {
     let runDirectory: String
     let stepsPerEpoch: Int
     let schedule: LearningRateSchedule
+    let trainTransform: TrainTransform
+    let evalResize: Int
     var state: TrainingState
     var metricsLog: JSONLinesWriter?
 
@@ -55,6 +57,8 @@ public final class Trainer {
         setBLASThreads(threads)
 
         let dataset = try openData(config.datasetSelection, communicator: comm)
+        trainTransform = try config.trainTransform()
+        evalResize = try config.evalResize()
         trainSet = dataset.train
         valSet = dataset.val
         dataFormat = dataset.format
@@ -158,7 +162,7 @@ public final class Trainer {
                                          seed: config.seed)
         let indices = Array(sampler.indices(epoch: epoch).prefix(stepsPerEpoch * config.batchSize))
         let loader = BatchLoader(dataset: trainSet, indices: indices, batchSize: config.batchSize,
-                                 imageSize: config.imageSize, augmentation: .train, seed: config.seed, epoch: epoch,
+                                 imageSize: config.imageSize, augmentation: .train(trainTransform), seed: config.seed, epoch: epoch,
                                  workers: config.workers, warn: { warn($0) })
         defer { loader.stop() }
         var lossSum = 0.0, correct = 0, images = 0, skipped = 0
@@ -239,7 +243,7 @@ public final class Trainer {
 
     /// Every validation image is evaluated exactly once, whatever the rank count.
     func evaluate() -> EvaluationTotals {
-        evaluateDataset(model: model, dataset: valSet, imageSize: config.imageSize, resize: nil,
+        evaluateDataset(model: model, dataset: valSet, imageSize: config.imageSize, resize: evalResize,
                         batchSize: config.batchSize, workers: config.workers, communicator: comm)
     }
 
@@ -265,6 +269,10 @@ public final class Trainer {
               + "\(comm.worldSize) rank(s) × batch \(config.batchSize), \(threads) thread(s) per rank")
         print("data: \(trainSet.count) training / \(valSet.count) validation images (\(dataFormat.rawValue) layout); "
               + "\(stepsPerEpoch) steps per epoch; run directory \(runDirectory)")
+        let crop = trainTransform.kind == .randomResizedCrop ? "RandomResizedCrop(\(config.imageSize))"
+            : "RandomCrop(\(config.imageSize), padding 4)"
+        print("transforms: train \(crop) + flip p=\(trainTransform.flipProbability); "
+              + "eval Resize(\(evalResize)) + CenterCrop(\(config.imageSize))")
     }
 
     func saveCheckpoint(named name: String) throws {

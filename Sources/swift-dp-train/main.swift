@@ -80,6 +80,15 @@ struct Train: ParsableCommand {
     @Option(help: "Initial weights: a torchvision state dict saved with safetensors (a different class count replaces the classifier).")
     var pretrained: String?
 
+    @Option(help: "Training transform: auto (imagenet from 128 px up, else tiny-imagenet), imagenet (RandomResizedCrop + flip), tiny-imagenet or small (pad-4 RandomCrop + flip).")
+    var trainTransform = "auto"
+
+    @Option(help: "Validation transform: auto (follows --train-transform), imagenet (Resize(S ÷ 0.875) + CenterCrop(S)), native (Resize(S) + CenterCrop(S)).")
+    var evalTransform = "auto"
+
+    @Option(help: "Horizontal-flip probability in training (0 turns flipping off, e.g. for text or digits).")
+    var hflip: Float = 0.5
+
     @Option(help: "Classifier head: linear, or mlp:<hidden> for Linear → ReLU → Dropout(0.2) → Linear (tensors fc.0.*, fc.3.*).")
     var head = "linear"
 
@@ -103,6 +112,13 @@ struct Train: ParsableCommand {
         if pretrained != nil && resume != nil {
             throw ValidationError("--pretrained and --resume exclude each other: a checkpoint already holds the weights")
         }
+        guard ["auto", "imagenet", "tiny-imagenet", "small"].contains(trainTransform) else {
+            throw ValidationError("--train-transform must be auto, imagenet, tiny-imagenet or small")
+        }
+        guard ["auto", "imagenet", "native"].contains(evalTransform) else {
+            throw ValidationError("--eval-transform must be auto, imagenet or native")
+        }
+        guard hflip >= 0 && hflip <= 1 else { throw ValidationError("--hflip must be between 0 and 1") }
         guard ClassifierHead(head) != nil else {
             throw ValidationError("--head must be linear or mlp:<hidden units> (e.g. mlp:512), got '\(head)'")
         }
@@ -134,6 +150,9 @@ struct Train: ParsableCommand {
         config.resume = resume
         config.pretrained = pretrained
         config.head = head
+        config.trainTransformPreset = trainTransform
+        config.evalTransformPreset = evalTransform
+        config.hflip = hflip
         config.freezeBackbone = freezeBackbone
         config.maxStepsPerEpoch = maxStepsPerEpoch
         config.interruptAfterEpoch = interruptAfterEpoch

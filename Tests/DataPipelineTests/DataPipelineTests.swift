@@ -137,6 +137,30 @@ final class TinyImageNetTests: XCTestCase {
         XCTAssertTrue(one.3[0].contains(bad), one.3[0])
     }
 
+    /// Both training presets: the crop is drawn before the flip, so flip probability 1 gives
+    /// exactly the mirror images of probability 0; RandomResizedCrop fills S×S from any size.
+    func testTrainTransformsFlipWithTheGivenProbability() throws {
+        let data = try TinyImageNet(root: root)
+        for kind in TrainTransform.Kind.allCases {
+            func images(flip: Float) -> [Float] {
+                let loader = BatchLoader(dataset: data.train, indices: Array(0..<6), batchSize: 6, imageSize: 12,
+                                         augmentation: .train(TrainTransform(kind: kind, flipProbability: flip)),
+                                         seed: 4, epoch: 2, workers: 2, warn: { _ in })
+                defer { loader.stop() }
+                let batch = loader.next()!
+                XCTAssertEqual(batch.images.shape, [6, 12, 12, 3])
+                return batch.images.array
+            }
+            let plain = images(flip: 0), flipped = images(flip: 1)
+            XCTAssertNotEqual(plain, flipped, "\(kind)")
+            var mirrored = plain
+            for n in 0..<6 { for y in 0..<12 { for x in 0..<12 { for c in 0..<3 {
+                mirrored[((n * 12 + y) * 12 + x) * 3 + c] = plain[((n * 12 + y) * 12 + (11 - x)) * 3 + c]
+            } } } }
+            XCTAssertEqual(flipped, mirrored, "\(kind): p = 1 is not the mirror of p = 0")
+        }
+    }
+
     func testStoppingEarlyDoesNotHang() throws {
         let data = try TinyImageNet(root: root)
         let loader = BatchLoader(dataset: data.train, indices: Array(0..<12), batchSize: 2, imageSize: 16,

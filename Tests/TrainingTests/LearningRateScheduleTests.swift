@@ -1,4 +1,5 @@
 import Training
+import DataPipeline
 import XCTest
 
 final class LearningRateScheduleTests: XCTestCase {
@@ -23,3 +24,25 @@ final class LearningRateScheduleTests: XCTestCase {
         XCTAssertEqual(s.learningRate(atStep: 7), 0.3)
     }
 }
+
+final class TransformPresetTests: XCTestCase {
+    /// auto: torchvision's ImageNet recipe from 128 px up (Resize 256 + CenterCrop 224 at 224),
+    /// the pad-and-crop recipe below (validation at the native size).
+    func testPresetsResolveLikeTheRecipes() throws {
+        var config = TrainConfig()
+        config.imageSize = 64
+        XCTAssertEqual(try config.trainTransform().kind, .padCrop)
+        XCTAssertEqual(try config.evalResize(), 64)
+        config.imageSize = 224
+        XCTAssertEqual(try config.trainTransform().kind, .randomResizedCrop)
+        XCTAssertEqual(try config.evalResize(), 256)
+        config.evalTransformPreset = "native"
+        XCTAssertEqual(try config.evalResize(), 224)
+        config.trainTransformPreset = "tiny-imagenet"
+        config.hflip = 0
+        XCTAssertEqual(try config.trainTransform(), TrainTransform(kind: .padCrop, flipProbability: 0))
+        config.trainTransformPreset = "bogus"
+        XCTAssertThrowsError(try config.trainTransform())
+    }
+}
+
