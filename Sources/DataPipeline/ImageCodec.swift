@@ -48,6 +48,7 @@ public final class ImageDecoder {
 
     /// Decodes into `image`, reusing its pixel storage when large enough.
     public func decode(_ data: [UInt8], into image: inout RGBImage) throws {
+        guard !data.isEmpty else { throw ImageDecodeError("empty file (0 bytes)") }
         switch data.withUnsafeBytes({ ImageFormat(sniffing: $0) }) {
         case .jpeg: try decodeJPEG(data, into: &image)
         case .png: try decodePNG(data, into: &image)

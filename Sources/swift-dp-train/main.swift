@@ -12,7 +12,7 @@ struct SwiftDPTrain: ParsableCommand {
             Launch with `mpirun -np <ranks> swift-dp-train [train] …`; without mpirun it runs as one rank.
             With no --data it trains on a small built-in dataset, generated once into a cache directory.
             """,
-        subcommands: [Train.self, Eval.self, Predict.self, Export.self, Bench.self, Models.self,
+        subcommands: [Train.self, Eval.self, Predict.self, Export.self, CheckData.self, Bench.self, Models.self,
                       SelfTestCommunicatorCommand.self],
         defaultSubcommand: Train.self)
 }
@@ -213,6 +213,24 @@ struct Export: ParsableCommand {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure
         }
+    }
+}
+
+struct CheckData: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-data",
+        abstract: "Decode every image of a dataset and report counts per class and every file training would skip (exit 1 if any).")
+
+    @OptionGroup var dataset: DatasetOptions
+    @Option(help: "Decode threads per rank.") var threads = 2
+    @Option(help: "Also write the report as JSON (format, splits with per-class counts, problems).") var json: String?
+
+    func run() {
+        var options = DataCheckOptions()
+        options.dataset = dataset.selection
+        options.threads = max(threads, 1)
+        options.jsonOutput = json
+        DataCheck.launch(options)
     }
 }
 
