@@ -6,6 +6,7 @@ import Foundation
 public struct ClassLabel: Sendable, Equatable {
     public var name: String
     public var description: String?
+    public init(name: String, description: String?) { self.name = name; self.description = description }
 }
 
 /// Reads class names for `predict --classes FILE`, in model output order.
