@@ -10,6 +10,8 @@ public final class Batch: @unchecked Sendable {
     public var labels: [Int32] = []
     public var count = 0
     public var skipped = 0
+    /// "<file>: <reason>" for each skipped file (what `--strict-data` turns into an error).
+    public var problems: [String] = []
     /// Position in the epoch's batch sequence.
     public var index = 0
     init(capacity: Int, size: Int) {
@@ -31,6 +33,7 @@ public final class BatchLoader: @unchecked Sendable {
     private let seed: UInt64
     private let epoch: Int
     private let warn: @Sendable (String) -> Void
+    private let maxPixels: Int
     public let batchCount: Int
 
     private let condition = NSCondition()
@@ -42,9 +45,11 @@ public final class BatchLoader: @unchecked Sendable {
     private var running = 0
 
     public init(dataset: ImageDataset, indices: [Int], batchSize: Int, imageSize: Int, augmentation: Augmentation,
-                seed: UInt64, epoch: Int, workers: Int, warn: @escaping @Sendable (String) -> Void) {
+                seed: UInt64, epoch: Int, workers: Int, maxPixels: Int = ImageDecoder.defaultMaxPixels,
+                warn: @escaping @Sendable (String) -> Void) {
         self.dataset = dataset; self.indices = indices; self.batchSize = batchSize; self.imageSize = imageSize
         self.augmentation = augmentation; self.seed = seed; self.epoch = epoch; self.warn = warn
+        self.maxPixels = maxPixels
         batchCount = (indices.count + batchSize - 1) / batchSize
         let workers = max(1, min(workers, max(batchCount, 1)))
         // Pool: one batch per worker in progress, plus two ready ahead of the consumer.
@@ -88,6 +93,7 @@ public final class BatchLoader: @unchecked Sendable {
 
     private func work() {
         let decoder = ImageDecoder()
+        decoder.maxPixels = maxPixels
         var image = RGBImage(width: 0, height: 0, pixels: [])
         while true {
             // Claim the next batch index together with a free buffer, so batches are claimed
@@ -119,6 +125,7 @@ public final class BatchLoader: @unchecked Sendable {
         batch.index = k
         batch.count = 0
         batch.skipped = 0
+        batch.problems.removeAll(keepingCapacity: true)
         batch.labels.removeAll(keepingCapacity: true)
         batch.images.resize(n: end - start, h: imageSize, w: imageSize, c: 3)
         let slotSize = imageSize * imageSize * 3
@@ -150,6 +157,7 @@ public final class BatchLoader: @unchecked Sendable {
                 batch.count += 1
             } catch {
                 batch.skipped += 1
+                batch.problems.append("\(sample.path): \(error)")
                 warn("skipping \(sample.path): \(error)")
             }
         }

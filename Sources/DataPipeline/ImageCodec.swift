@@ -30,6 +30,11 @@ public enum ImageFormat: Equatable {
 /// One per thread: the TurboJPEG handle is not thread-safe, and reusing it (and the CMYK
 /// scratch) avoids per-image set-up.
 public final class ImageDecoder {
+    /// Images whose header claims more pixels are refused before anything is allocated
+    /// (`--max-pixels`). The default is where Pillow raises DecompressionBombError.
+    public static let defaultMaxPixels = 178_956_970
+    public var maxPixels = ImageDecoder.defaultMaxPixels
+
     private var handle: tjhandle
     private var cmyk: [UInt8] = []
 
@@ -49,9 +54,10 @@ public final class ImageDecoder {
     /// Decodes into `image`, reusing its pixel storage when large enough.
     public func decode(_ data: [UInt8], into image: inout RGBImage) throws {
         guard !data.isEmpty else { throw ImageDecodeError("empty file (0 bytes)") }
+        // Every decoder checks the header's size against `maxPixels` before allocating.
         switch data.withUnsafeBytes({ ImageFormat(sniffing: $0) }) {
         case .jpeg: try decodeJPEG(data, into: &image)
-        case .png: try decodePNG(data, into: &image)
+        case .png: try decodePNG(data, into: &image, maxPixels: maxPixels)
         case .unknown: throw ImageDecodeError("not a JPEG or PNG image (unrecognised leading bytes)")
         }
     }
@@ -79,7 +85,7 @@ public final class ImageDecoder {
         guard header == 0 else { throw ImageDecodeError("corrupt JPEG header: \(errorText())") }
         // A truncated file can parse as a header that never reached the frame size.
         guard width > 0, height > 0 else { throw ImageDecodeError("corrupt or truncated JPEG (no image size in the header)") }
-        guard Int(width) * Int(height) <= 1 << 28 else { throw ImageDecodeError("unreasonable JPEG size \(width)×\(height)") }
+        try checkPixelLimit(width: Int(width), height: Int(height), format: "JPEG", maxPixels: maxPixels)
         let (w, h) = (Int(width), Int(height))
         image.width = w
         image.height = h
@@ -129,6 +135,15 @@ public func cmykToRGB(_ cmyk: UnsafePointer<UInt8>, _ rgb: UnsafeMutablePointer<
             let c = 255 - Int(cmyk[4 * p + ch])
             rgb[3 * p + ch] = UInt8(clamping: nk - muldiv255(c, nk))
         }
+    }
+}
+
+/// Refuses an image whose header claims more than `maxPixels` pixels (a decompression bomb, or
+/// a corrupt size field), before its pixels are allocated.
+func checkPixelLimit(width: Int, height: Int, format: String, maxPixels: Int) throws {
+    guard width * height <= maxPixels else {
+        throw ImageDecodeError("\(format) header claims \(width)×\(height) = \(width * height) pixels, more than "
+                               + "--max-pixels \(maxPixels)")
     }
 }
 

@@ -4,7 +4,7 @@ import CPNG
 /// samples keep their high byte except 16-bit gray, which is clipped to 255; alpha and tRNS
 /// are dropped, not composited; gamma is ignored. See Note [Pillow's PNG conversion] in
 /// Sources/CPNG/shim.h, which does the reading (libpng's longjmp must stay in C).
-func decodePNG(_ data: [UInt8], into image: inout RGBImage) throws {
+func decodePNG(_ data: [UInt8], into image: inout RGBImage, maxPixels: Int) throws {
     try data.withUnsafeBufferPointer { bytes in
         var source = cpng_source()
         source.data = bytes.baseAddress
@@ -14,7 +14,8 @@ func decodePNG(_ data: [UInt8], into image: inout RGBImage) throws {
             throw ImageDecodeError("corrupt PNG header: \(errorMessage(source))")
         }
         let (w, h) = (Int(width), Int(height))
-        guard w > 0, h > 0, w * h <= 1 << 28 else { throw ImageDecodeError("unreasonable PNG size \(w)×\(h)") }
+        guard w > 0, h > 0 else { throw ImageDecodeError("PNG header gives an empty image (\(w)×\(h))") }
+        try checkPixelLimit(width: w, height: h, format: "PNG", maxPixels: maxPixels)
         image.width = w
         image.height = h
         if image.pixels.count != w * h * 3 { image.pixels = [UInt8](repeating: 0, count: w * h * 3) }

@@ -45,7 +45,7 @@ public enum DataCheck {
         var mine: [DataProblem] = []
         for split in [data.train, data.val] {
             let paths = stride(from: comm.rank, to: split.count, by: comm.worldSize).map { split.samples[$0].path }
-            mine += decodeAll(paths, threads: options.threads)
+            mine += decodeAll(paths, threads: options.threads, maxPixels: options.dataset.maxPixels)
         }
         // Gather: each rank in turn broadcasts its problems (few, and this runs once).
         var problems: [DataProblem] = []
@@ -77,11 +77,12 @@ public enum DataCheck {
     }
 
     /// Reads and decodes each file exactly as the loader would; returns those that fail.
-    static func decodeAll(_ paths: [String], threads: Int) -> [DataProblem] {
+    static func decodeAll(_ paths: [String], threads: Int, maxPixels: Int) -> [DataProblem] {
         let problems = ProblemList()
         let workers = max(1, min(threads, paths.count))
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let decoder = ImageDecoder()
+            decoder.maxPixels = maxPixels
             var image = RGBImage(width: 0, height: 0, pixels: [])
             for i in stride(from: worker, to: paths.count, by: workers) {
                 do {

@@ -15,6 +15,8 @@ public struct DatasetSelection: Sendable, Equatable {
     public var splitSeed: UInt64 = 0
     /// WebVision: keep the first N classes (50 = mini-WebVision, Google images only).
     public var webVisionClasses: Int?
+    /// Images whose header claims more pixels are refused (`check-data` decodes with it).
+    public var maxPixels = ImageDecoder.defaultMaxPixels
     public init() {}
 }
 

@@ -16,16 +16,19 @@ public struct EvaluationTotals: Codable, Sendable {
 /// Every image of `dataset` is evaluated exactly once: rank r takes images r, r+W, … (no
 /// padding duplicates), and the sums are reduced so every rank holds the totals.
 /// Resize(`resize`, shorter side; nil = `imageSize`) + CenterCrop(`imageSize`) + normalisation.
+/// With `strict`, the first file that cannot be decoded is an error instead of a skip.
 func evaluateDataset(model: ClassifierModel, dataset: ImageDataset, imageSize: Int, resize: Int?, batchSize: Int,
-                     workers: Int, communicator comm: any Communicator) -> EvaluationTotals {
+                     workers: Int, maxPixels: Int, strict: Bool, communicator comm: any Communicator) throws
+    -> EvaluationTotals {
     let indices = evaluationShard(datasetSize: dataset.count, worldSize: comm.worldSize, rank: comm.rank)
     let loader = BatchLoader(dataset: dataset, indices: indices, batchSize: batchSize, imageSize: imageSize,
                              augmentation: .eval(resize: resize), seed: 0, epoch: 0, workers: workers,
-                             warn: { warn($0) })
+                             maxPixels: maxPixels, warn: { warn($0) })
     defer { loader.stop() }
     let loss = SoftmaxCrossEntropy()
     var lossSum = 0.0, top1 = 0, top5 = 0, images = 0, skipped = 0
     while let batch = loader.next() {
+        if strict, let problem = batch.problems.first { throw TrainingError(problem + " (--strict-data)") }
         skipped += batch.skipped
         if batch.count > 0 {
             let logits = model.forward(batch.images, mode: .eval)
@@ -56,6 +59,8 @@ public struct EvaluationOptions: Sendable {
     public var workers = 2
     public var threads: Int?
     public var jsonOutput: String?
+    public var strictData = false
+    public var maxPixels = ImageDecoder.defaultMaxPixels
     public init() {}
 
     /// torchvision's evaluation recipe: Resize(R) + CenterCrop(S) with S/R = 0.875 (224/256). A
@@ -120,8 +125,14 @@ public enum Evaluation {
             print("evaluating \(dataset.count) images on \(comm.worldSize) rank(s): Resize(\(resize)) + CenterCrop(\(imageSize))")
         }
         let started = Date()
-        let totals = evaluateDataset(model: model, dataset: dataset, imageSize: imageSize, resize: resize,
-                                     batchSize: options.batchSize, workers: options.workers, communicator: comm)
+        let totals: EvaluationTotals
+        do {
+            totals = try evaluateDataset(model: model, dataset: dataset, imageSize: imageSize, resize: resize,
+                                         batchSize: options.batchSize, workers: options.workers,
+                                         maxPixels: options.maxPixels, strict: options.strictData, communicator: comm)
+        } catch {
+            failJob("\(error)", communicator: comm)
+        }
         let seconds = Date().timeIntervalSince(started)
         if comm.rank == 0 {
             print(String(format: "top-1 %.2f%%  top-5 %.2f%%  loss %.4f  (%d images, %.1f img/s)%@",

@@ -39,6 +39,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var trainTransformPreset = "auto"
     /// Evaluation transform preset: auto (follows training), imagenet, native.
     public var evalTransformPreset = "auto"
+    /// A file that cannot be decoded stops the run instead of being skipped.
+    public var strictData = false
+    /// Images whose header claims more pixels are refused before decoding.
+    public var maxPixels = ImageDecoder.defaultMaxPixels
     /// Horizontal-flip probability of the training transform.
     public var hflip: Float = 0.5
     /// Classifier head: `linear` or `mlp:<hidden>` (see `ClassifierHead`).

@@ -120,11 +120,11 @@ public final class Trainer {
         while state.epoch < config.epochs {
             let epoch = state.epoch
             let started = Date()
-            let train = trainOneEpoch(epoch: epoch, progress: progress)
+            let train = try trainOneEpoch(epoch: epoch, progress: progress)
             let trainSeconds = Date().timeIntervalSince(started)
             averageBatchNormStatistics()
             try checkReplicasAgree()
-            let eval = evaluate()
+            let eval = try evaluate()
             state.epoch = epoch + 1
             let improved = eval.top1 > state.bestTop1
             if improved { state.bestTop1 = eval.top1 }
@@ -157,19 +157,22 @@ public final class Trainer {
 
     struct TrainSummary { var loss: Double; var top1: Double; var images: Int; var skipped: Int }
 
-    func trainOneEpoch(epoch: Int, progress: ProgressLine) -> TrainSummary {
+    func trainOneEpoch(epoch: Int, progress: ProgressLine) throws -> TrainSummary {
         let sampler = DistributedSampler(datasetSize: trainSet.count, worldSize: comm.worldSize, rank: comm.rank,
                                          seed: config.seed)
         let indices = Array(sampler.indices(epoch: epoch).prefix(stepsPerEpoch * config.batchSize))
         let loader = BatchLoader(dataset: trainSet, indices: indices, batchSize: config.batchSize,
                                  imageSize: config.imageSize, augmentation: .train(trainTransform), seed: config.seed, epoch: epoch,
-                                 workers: config.workers, warn: { warn($0) })
+                                 workers: config.workers, maxPixels: config.maxPixels, warn: { warn($0) })
         defer { loader.stop() }
         var lossSum = 0.0, correct = 0, images = 0, skipped = 0
         let started = Date()
         let scale = 1 / Float(comm.worldSize)
         for step in 0..<stepsPerEpoch {
             guard let batch = loader.next() else { break }
+            if config.strictData, let problem = batch.problems.first {
+                throw TrainingError(problem + " (--strict-data)")
+            }
             skipped += batch.skipped
             model.store.zeroGradients()
             if batch.count > 0 {
@@ -242,9 +245,10 @@ public final class Trainer {
     // MARK: - Evaluation
 
     /// Every validation image is evaluated exactly once, whatever the rank count.
-    func evaluate() -> EvaluationTotals {
-        evaluateDataset(model: model, dataset: valSet, imageSize: config.imageSize, resize: evalResize,
-                        batchSize: config.batchSize, workers: config.workers, communicator: comm)
+    func evaluate() throws -> EvaluationTotals {
+        try evaluateDataset(model: model, dataset: valSet, imageSize: config.imageSize, resize: evalResize,
+                            batchSize: config.batchSize, workers: config.workers, maxPixels: config.maxPixels,
+                            strict: config.strictData, communicator: comm)
     }
 
     // MARK: - Files

@@ -276,10 +276,17 @@ struct DatasetOptions: ParsableArguments {
     @Option(help: "Seed of the --val-split choice (the same seed gives the same split).")
     var splitSeed: UInt64 = 0
 
+    @Flag(help: "Stop at the first image that cannot be decoded instead of skipping it with a warning.")
+    var strictData = false
+
+    @Option(help: "Refuse images whose header claims more pixels than this, before decoding (default: Pillow's limit).")
+    var maxPixels = ImageDecoder.defaultMaxPixels
+
     func validate() throws {
         guard DatasetFormat(rawValue: format) != nil else {
             throw ValidationError("--format must be one of \(DatasetFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
+        guard maxPixels >= 1 else { throw ValidationError("--max-pixels must be positive") }
         if let valSplit, !(valSplit > 0 && valSplit < 1) {
             throw ValidationError("--val-split must be between 0 and 1 (got \(valSplit))")
         }
@@ -293,6 +300,7 @@ struct DatasetOptions: ParsableArguments {
         selection.valDirectory = valDir
         selection.valSplit = valSplit
         selection.splitSeed = splitSeed
+        selection.maxPixels = maxPixels
         return selection
     }
 
@@ -303,6 +311,8 @@ struct DatasetOptions: ParsableArguments {
         config.valDirectory = valDir
         config.valSplit = valSplit
         config.splitSeed = splitSeed
+        config.strictData = strictData
+        config.maxPixels = maxPixels
     }
 }
 
@@ -368,6 +378,8 @@ struct Eval: ParsableCommand {
         var options = EvaluationOptions()
         options.dataset = dataset.selection
         options.dataset.webVisionClasses = modelFile.numClasses
+        options.strictData = dataset.strictData
+        options.maxPixels = dataset.maxPixels
         options.modelFile = modelFile.request
         options.imageSize = modelFile.imageSize
         options.resize = modelFile.resize

@@ -38,3 +38,31 @@ final class CheckDataTests: XCTestCase {
         XCTAssertTrue(problems[2]["reason"]!.lowercased().contains("jpeg"), problems[2]["reason"]!)
     }
 }
+
+/// --strict-data turns the first undecodable image into an error that ends the job and names
+/// the file; --max-pixels refuses an image by its header before decoding.
+final class StrictDataTests: XCTestCase {
+    func testStrictDataAndPixelLimit() throws {
+        guard let binary = swiftDPTrainBinary() else { throw XCTSkip("release binary not built") }
+        guard findExecutable("mpirun") != nil else { throw XCTSkip("mpirun not installed") }
+        let scratch = try makeTemporaryDirectory("sdt-strict")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let data = scratch.appendingPathComponent("data")
+        try makeTinyImageNetFixture(at: data, classes: 2, trainPerClass: 8, valPerClass: 2, size: 16)
+        let bad = data.appendingPathComponent("train/n00001000/images/bad.JPEG")
+        try Data("garbage".utf8).write(to: bad)
+        let common = ["train", "--data", data.path, "--model", "plain_convnet", "--image-size", "16", "--batch-size", "4",
+                      "--epochs", "1", "--output", scratch.appendingPathComponent("run").path]
+        let strict = try runMPI(ranks: 2, binary: binary, common + ["--strict-data"])
+        XCTAssertNotEqual(strict.status, 0, strict.output)
+        XCTAssertTrue(strict.stderr.contains("\(bad.path): not a JPEG or PNG image") && strict.stderr.contains("--strict-data"),
+                      strict.output)
+
+        try FileManager.default.removeItem(at: bad)
+        // 16×16 = 256 pixels: a limit of 255 refuses every image, each named, and the run goes on.
+        let limited = try runMPI(ranks: 1, binary: binary, ["check-data", "--data", data.path, "--max-pixels", "255"])
+        XCTAssertNotEqual(limited.status, 0)
+        XCTAssertTrue(limited.stdout.contains("20 file(s) would be skipped"), limited.output)
+        XCTAssertTrue(limited.stdout.contains("header claims 16×16 = 256 pixels, more than --max-pixels 255"), limited.output)
+    }
+}
