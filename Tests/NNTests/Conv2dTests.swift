@@ -7,16 +7,27 @@ struct ConvCase: CustomStringConvertible {
     var n = 2, h = 5, w = 5, cin = 3, cout = 4, k = 3, stride = 1, padding = 1, groups = 1, bias = false
     /// Forces chunking when set (bytes of im2col workspace).
     var workspaceBytes: Int? = nil
+    /// A rectangular kernel and padding (height, width); nil: square `k` and `padding`.
+    var kernel: (Int, Int)? = nil
+    var pad: (Int, Int)? = nil
+
+    var kh: Int { kernel?.0 ?? k }
+    var kw: Int { kernel?.1 ?? k }
+    var ph: Int { pad?.0 ?? padding }
+    var pw: Int { pad?.1 ?? padding }
 
     var description: String {
-        "N\(n) \(h)×\(w) \(cin)→\(cout) k\(k) s\(stride) p\(padding) g\(groups)\(bias ? " bias" : "")" +
+        "N\(n) \(h)×\(w) \(cin)→\(cout) k\(kh)×\(kw) s\(stride) p\(ph),\(pw) g\(groups)\(bias ? " bias" : "")" +
             (workspaceBytes.map { " workspace \($0)B" } ?? "")
     }
 
     func make(seed: UInt64 = 1) -> (Conv2d, ParameterStore) {
         let store = ParameterStore()
-        let conv = Conv2d(store, name: "conv", inChannels: cin, outChannels: cout, kernelSize: k,
-                          stride: stride, padding: padding, groups: groups, bias: bias)
+        let conv = kernel == nil && pad == nil
+            ? Conv2d(store, name: "conv", inChannels: cin, outChannels: cout, kernelSize: k,
+                     stride: stride, padding: padding, groups: groups, bias: bias)
+            : Conv2d(store, name: "conv", inChannels: cin, outChannels: cout, kernelSize: (kh, kw),
+                     stride: stride, padding: (ph, pw), groups: groups, bias: bias)
         store.finalize(seed: seed)
         if let workspaceBytes { conv.maxWorkspaceBytes = workspaceBytes }
         if bias {
@@ -28,8 +39,8 @@ struct ConvCase: CustomStringConvertible {
         return (conv, store)
     }
 
-    var outH: Int { (h + 2 * padding - k) / stride + 1 }
-    var outW: Int { (w + 2 * padding - k) / stride + 1 }
+    var outH: Int { (h + 2 * ph - kh) / stride + 1 }
+    var outW: Int { (w + 2 * pw - kw) / stride + 1 }
 }
 
 let convCases: [ConvCase] = [
@@ -48,9 +59,19 @@ let convCases: [ConvCase] = [
     ConvCase(cin: 2, cout: 4, groups: 2),                                   // channel multiplier 2 (GEMM path)
     ConvCase(n: 5, h: 4, w: 4, cin: 2, cout: 3, workspaceBytes: 2 * 16 * 18 * 4), // chunks 2, 2, 1
     ConvCase(n: 3, h: 4, w: 4, cin: 2, cout: 3, stride: 2, workspaceBytes: 1), // one image per chunk
+    // Rectangular kernels and padding (Inception-ResNet's factorised convolutions).
+    ConvCase(h: 5, w: 9, cin: 3, cout: 4, kernel: (1, 7), pad: (0, 3)),     // 1×7, padding (0, 3)
+    ConvCase(h: 9, w: 5, cin: 3, cout: 4, bias: true, kernel: (7, 1), pad: (3, 0)), // 7×1, padding (3, 0)
+    ConvCase(h: 4, w: 6, cin: 4, cout: 3, kernel: (1, 3), pad: (0, 1)),     // 1×3
+    ConvCase(h: 6, w: 4, cin: 4, cout: 3, kernel: (3, 1), pad: (1, 0)),     // 3×1
+    ConvCase(h: 7, w: 8, cin: 2, cout: 3, stride: 2, kernel: (3, 2), pad: (1, 0)), // stride 2, unpadded width
+    ConvCase(h: 6, w: 6, cin: 2, cout: 3, kernel: (2, 3), pad: (1, 2)),     // padding beyond half the kernel
+    ConvCase(h: 5, w: 7, cin: 4, cout: 6, groups: 2, kernel: (1, 3), pad: (0, 1)), // grouped rectangular
+    ConvCase(h: 5, w: 7, cin: 4, cout: 4, stride: 2, groups: 4, bias: true, kernel: (3, 1), pad: (1, 0)), // depthwise
+    ConvCase(n: 3, h: 4, w: 7, cin: 2, cout: 3, workspaceBytes: 1, kernel: (1, 7), pad: (0, 3)), // chunked
 ]
 
-/// Direct 7-loop convolution in Double; weight in OHWI [O][k][k][Cg], PyTorch semantics.
+/// Direct 7-loop convolution in Double; weight in OHWI [O][Kh][Kw][Cg], PyTorch semantics.
 func referenceConv(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, _ c: ConvCase) -> [Double] {
     let cg = c.cin / c.groups, og = c.cout / c.groups
     var y = [Double](repeating: 0, count: c.n * c.outH * c.outW * c.cout)
@@ -60,13 +81,13 @@ func referenceConv(_ x: Tensor, weight: UnsafePointer<Float>, bias: UnsafePointe
                 for o in 0..<c.cout {
                     let g = o / og
                     var sum = bias.map { Double($0[o]) } ?? 0
-                    for ky in 0..<c.k {
-                        for kx in 0..<c.k {
-                            let iy = oy * c.stride - c.padding + ky, ix = ox * c.stride - c.padding + kx
+                    for ky in 0..<c.kh {
+                        for kx in 0..<c.kw {
+                            let iy = oy * c.stride - c.ph + ky, ix = ox * c.stride - c.pw + kx
                             guard iy >= 0, iy < c.h, ix >= 0, ix < c.w else { continue }
                             for ci in 0..<cg {
                                 let xv = x.pointer[((n * c.h + iy) * c.w + ix) * c.cin + g * cg + ci]
-                                let wv = weight[((o * c.k + ky) * c.k + kx) * cg + ci]
+                                let wv = weight[((o * c.kh + ky) * c.kw + kx) * cg + ci]
                                 sum += Double(xv) * Double(wv)
                             }
                         }
@@ -96,6 +117,23 @@ final class Conv2dTests: XCTestCase {
         guard case .uniform(let bound)? = conv.bias?.initializer else { return XCTFail("bias init") }
         XCTAssertEqual(bound, 1 / Double(4 * 9).squareRoot(), accuracy: 1e-12)
         XCTAssertNil(Conv2d(store, name: "b", inChannels: 1, outChannels: 1, kernelSize: 1).bias)
+    }
+
+    /// A (1, 7) kernel registers PyTorch's OIHW shape [O, Cg, 1, 7]; `.pytorchDefault` draws
+    /// U(±1/√fan_in) as nn.Conv2d.reset_parameters does.
+    func testRectangularKernelShapeAndDefaultInit() {
+        let store = ParameterStore()
+        let conv = Conv2d(store, name: "repeat_1.0.branch1.1.conv", inChannels: 128, outChannels: 160,
+                          kernelSize: (1, 7), padding: (0, 3), weightInit: .pytorchDefault)
+        XCTAssertEqual(conv.weight.shape, [160, 128, 1, 7])
+        XCTAssertEqual(conv.kernelHeight, 1)
+        XCTAssertEqual(conv.kernelWidth, 7)
+        XCTAssertEqual(conv.paddingWidth, 3)
+        guard case .uniform(let bound) = conv.weight.initializer else { return XCTFail("weight init") }
+        XCTAssertEqual(bound, 1 / Double(128 * 7).squareRoot(), accuracy: 1e-12)
+        store.finalize(seed: 1)
+        let y = conv.forward(Tensor(n: 1, h: 3, w: 5, c: 128), mode: .eval)
+        XCTAssertEqual(y.shape, [1, 3, 5, 160])
     }
 
     func testForwardMatchesDirectConvolution() {

@@ -1,10 +1,23 @@
 import Kernels
 
 // Shape letters: N batch, H/W input height/width, Ho/Wo output height/width, C input channels,
-// O output channels, G groups, Cg = C/G, Og = O/G, k kernel size, K = k·k·C columns of one
-// im2col row, Kg = k·k·Cg columns of one group (see Note [Column order] in Kernels/Im2col.swift).
+// O output channels, G groups, Cg = C/G, Og = O/G, Kh/Kw kernel height/width, K = Kh·Kw·C
+// columns of one im2col row, Kg = Kh·Kw·Cg columns of one group (see Note [Column order] in
+// Kernels/Im2col.swift).
 
-/// 2-D convolution over NHWC input, weight stored OHWI [O][k][k][Cg] (PyTorch files: OIHW).
+/// How a convolution's weight is drawn at construction.
+public enum ConvWeightInit: Sendable {
+    /// torchvision ResNet: kaiming_normal_(mode="fan_out", nonlinearity="relu"), std = √(2/fan_out),
+    /// fan_out = O·Kh·Kw.
+    case kaimingNormalFanOut
+    /// PyTorch's nn.Conv2d.reset_parameters (what timm models without their own init keep):
+    /// kaiming_uniform_(a=√5) = U(±1/√fan_in), fan_in = Cg·Kh·Kw.
+    case pytorchDefault
+}
+
+/// 2-D convolution over NHWC input, weight stored OHWI [O][Kh][Kw][Cg] (PyTorch files: OIHW).
+/// Kernels and padding may be rectangular (Inception's 1×7 with padding (0, 3)); the stride is
+/// the same along both axes (as in `ConvGeometry`).
 ///
 /// Forward is im2col + one row-major SGEMM per group per chunk of images:
 ///   Y[rows, g·Og ..< (g+1)·Og] = columns[rows, g·Kg ..< (g+1)·Kg] · W_gᵀ
@@ -20,9 +33,11 @@ import Kernels
 public final class Conv2d: Layer {
     public let inChannels: Int
     public let outChannels: Int
-    public let kernelSize: Int
+    public let kernelHeight: Int
+    public let kernelWidth: Int
     public let stride: Int
-    public let padding: Int
+    public let paddingHeight: Int
+    public let paddingWidth: Int
     public let groups: Int
     public let weight: ParameterEntry
     public let bias: ParameterEntry?
@@ -38,34 +53,51 @@ public final class Conv2d: Layer {
     private let dInput = Tensor()
     private var input: Tensor?
     private let biasScratch: UnsafeMutablePointer<Double>
-    /// Depthwise only: weight transposed to [k][k][C] so the inner loop runs over contiguous
+    /// Depthwise only: weight transposed to [Kh][Kw][C] so the inner loop runs over contiguous
     /// channels, and its gradient in the same layout before it is added back as OHWI.
     private let depthwiseWeight = FloatStorage()
     private let depthwiseGradient = FloatStorage()
 
-    public init(_ store: ParameterStore, name: String, inChannels: Int, outChannels: Int, kernelSize: Int,
-                stride: Int = 1, padding: Int = 0, groups: Int = 1, bias: Bool = false,
-                workspace: FloatStorage? = nil) {
-        precondition(inChannels > 0 && outChannels > 0 && kernelSize > 0 && stride > 0 && padding >= 0,
+    /// A square kernel with equal padding on both axes.
+    public convenience init(_ store: ParameterStore, name: String, inChannels: Int, outChannels: Int,
+                            kernelSize: Int, stride: Int = 1, padding: Int = 0, groups: Int = 1, bias: Bool = false,
+                            weightInit: ConvWeightInit = .kaimingNormalFanOut, workspace: FloatStorage? = nil) {
+        self.init(store, name: name, inChannels: inChannels, outChannels: outChannels,
+                  kernelSize: (kernelSize, kernelSize), stride: stride, padding: (padding, padding), groups: groups,
+                  bias: bias, weightInit: weightInit, workspace: workspace)
+    }
+
+    /// `kernelSize` and `padding` as (height, width), like PyTorch's tuple arguments:
+    /// kernel (1, 7) with padding (0, 3) keeps the spatial size.
+    public init(_ store: ParameterStore, name: String, inChannels: Int, outChannels: Int, kernelSize: (Int, Int),
+                stride: Int = 1, padding: (Int, Int) = (0, 0), groups: Int = 1, bias: Bool = false,
+                weightInit: ConvWeightInit = .kaimingNormalFanOut, workspace: FloatStorage? = nil) {
+        let (kh, kw) = kernelSize, (ph, pw) = padding
+        precondition(inChannels > 0 && outChannels > 0 && kh > 0 && kw > 0 && stride > 0 && ph >= 0 && pw >= 0,
                      "\(name): invalid convolution configuration")
         precondition(groups > 0 && inChannels % groups == 0 && outChannels % groups == 0,
                      "\(name): channels \(inChannels)→\(outChannels) not divisible by groups \(groups)")
         self.store = store
         self.inChannels = inChannels
         self.outChannels = outChannels
-        self.kernelSize = kernelSize
+        self.kernelHeight = kh
+        self.kernelWidth = kw
         self.stride = stride
-        self.padding = padding
+        self.paddingHeight = ph
+        self.paddingWidth = pw
         self.groups = groups
         self.workspace = workspace ?? FloatStorage()
         let cg = inChannels / groups
-        // torchvision ResNet: kaiming_normal_(mode="fan_out", nonlinearity="relu"), fan_out = O·k·k.
-        let fanOut = Double(outChannels * kernelSize * kernelSize)
-        weight = store.addParameter("\(name).weight", shape: [outChannels, cg, kernelSize, kernelSize],
-                                    layout: .convOHWI, initializer: .normal(std: (2 / fanOut).squareRoot()))
+        let fanIn = Double(cg * kh * kw)
+        let initializer: ParameterInit
+        switch weightInit {
+        case .kaimingNormalFanOut: initializer = .normal(std: (2 / Double(outChannels * kh * kw)).squareRoot())
+        case .pytorchDefault: initializer = .uniform(bound: 1 / fanIn.squareRoot())
+        }
+        weight = store.addParameter("\(name).weight", shape: [outChannels, cg, kh, kw],
+                                    layout: .convOHWI, initializer: initializer)
         if bias {
-            // PyTorch's Conv2d default bias init: U(−1/√fan_in, 1/√fan_in), fan_in = Cg·k·k.
-            let fanIn = Double(cg * kernelSize * kernelSize)
+            // PyTorch's Conv2d default bias init: U(−1/√fan_in, 1/√fan_in), fan_in = Cg·Kh·Kw.
             self.bias = store.addParameter("\(name).bias", shape: [outChannels],
                                            initializer: .uniform(bound: 1 / fanIn.squareRoot()), isWeight: false)
         } else {
@@ -77,13 +109,15 @@ public final class Conv2d: Layer {
     deinit { biasScratch.deallocate() }
 
     private var isDepthwise: Bool { groups > 1 && groups == inChannels && groups == outChannels }
-    private var isPointwise: Bool { kernelSize == 1 && stride == 1 && padding == 0 }
+    private var isPointwise: Bool {
+        kernelHeight == 1 && kernelWidth == 1 && stride == 1 && paddingHeight == 0 && paddingWidth == 0
+    }
 
     private func geometry(_ x: Tensor) -> ConvGeometry {
         precondition(x.c == inChannels, "Conv2d expects \(inChannels) input channels, got \(x.c) (shape \(x.shape))")
-        return ConvGeometry(inHeight: x.h, inWidth: x.w, channels: inChannels, kernelHeight: kernelSize,
-                            kernelWidth: kernelSize, stride: stride, paddingHeight: padding,
-                            paddingWidth: padding, groups: groups)
+        return ConvGeometry(inHeight: x.h, inWidth: x.w, channels: inChannels, kernelHeight: kernelHeight,
+                            kernelWidth: kernelWidth, stride: stride, paddingHeight: paddingHeight,
+                            paddingWidth: paddingWidth, groups: groups)
     }
 
     /// Images per chunk so that the column buffer stays within `maxWorkspaceBytes`.
@@ -191,9 +225,9 @@ public final class Conv2d: Layer {
 
     // MARK: Depthwise (G = C = O): a direct loop over contiguous channels.
 
-    /// Copies OHWI [C][k][k][1] into [k][k][C].
+    /// Copies OHWI [C][Kh][Kw][1] into [Kh][Kw][C].
     private func transposeDepthwiseWeight() -> UnsafeMutablePointer<Float> {
-        let c = inChannels, kk = kernelSize * kernelSize
+        let c = inChannels, kk = kernelHeight * kernelWidth
         depthwiseWeight.reserve(kk * c)
         let src = store.value(weight), dst = depthwiseWeight.pointer
         for ch in 0..<c { for t in 0..<kk { dst[t &* c &+ ch] = src[ch &* kk &+ t] } }
@@ -205,21 +239,21 @@ public final class Conv2d: Layer {
                                   _ y: UnsafeMutablePointer<Float>) {
         let wt = UnsafePointer(transposeDepthwiseWeight())
         if bias == nil { y.update(repeating: 0, count: images * g.outHeight * g.outWidth * inChannels) }
-        let h = g.inHeight, w = g.inWidth, c = inChannels, k = kernelSize, s = stride, p = padding
-        let ho = g.outHeight, wo = g.outWidth
+        let h = g.inHeight, w = g.inWidth, c = inChannels, kh = kernelHeight, kw = kernelWidth, s = stride
+        let ph = paddingHeight, pw = paddingWidth, ho = g.outHeight, wo = g.outWidth
         var out = y
         for n in 0..<images {
             let image = x + n &* h &* w &* c
             for oy in 0..<ho {
                 for ox in 0..<wo {
-                    for ky in 0..<k {
-                        let iy = oy &* s &- p &+ ky
+                    for ky in 0..<kh {
+                        let iy = oy &* s &- ph &+ ky
                         if iy < 0 || iy >= h { continue }
-                        for kx in 0..<k {
-                            let ix = ox &* s &- p &+ kx
+                        for kx in 0..<kw {
+                            let ix = ox &* s &- pw &+ kx
                             if ix < 0 || ix >= w { continue }
                             let src = image + (iy &* w &+ ix) &* c
-                            let wr = wt + (ky &* k &+ kx) &* c
+                            let wr = wt + (ky &* kw &+ kx) &* c
                             for ch in 0..<c { out[ch] += src[ch] * wr[ch] }
                         }
                     }
@@ -232,8 +266,8 @@ public final class Conv2d: Layer {
     private func depthwiseBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                                    geometry g: ConvGeometry, images: Int) {
         let wt = UnsafePointer(transposeDepthwiseWeight())
-        let h = g.inHeight, w = g.inWidth, c = inChannels, k = kernelSize, s = stride, p = padding
-        let ho = g.outHeight, wo = g.outWidth, kk = k * k
+        let h = g.inHeight, w = g.inWidth, c = inChannels, kh = kernelHeight, kw = kernelWidth, s = stride
+        let ph = paddingHeight, pw = paddingWidth, ho = g.outHeight, wo = g.outWidth, kk = kh * kw
         depthwiseGradient.reserve(kk * c)
         let dwt = depthwiseGradient.pointer
         dwt.update(repeating: 0, count: kk * c)
@@ -245,15 +279,15 @@ public final class Conv2d: Layer {
             let dImage = dx + n &* h &* w &* c
             for oy in 0..<ho {
                 for ox in 0..<wo {
-                    for ky in 0..<k {
-                        let iy = oy &* s &- p &+ ky
+                    for ky in 0..<kh {
+                        let iy = oy &* s &- ph &+ ky
                         if iy < 0 || iy >= h { continue }
-                        for kx in 0..<k {
-                            let ix = ox &* s &- p &+ kx
+                        for kx in 0..<kw {
+                            let ix = ox &* s &- pw &+ kx
                             if ix < 0 || ix >= w { continue }
                             let offset = (iy &* w &+ ix) &* c
                             let src = image + offset, dsrc = dImage + offset
-                            let t = (ky &* k &+ kx) &* c
+                            let t = (ky &* kw &+ kx) &* c
                             let wr = wt + t, dwr = dwt + t
                             for ch in 0..<c {
                                 dsrc[ch] += grad[ch] * wr[ch]
