@@ -12,7 +12,7 @@ struct SwiftDPTrain: ParsableCommand {
             Launch with `mpirun -np <ranks> swift-dp-train [train] …`; without mpirun it runs as one rank.
             With no --data it trains on a small built-in dataset, generated once into a cache directory.
             """,
-        subcommands: [Train.self, Eval.self, Predict.self, Export.self, CheckData.self, Bench.self, Models.self,
+        subcommands: [Train.self, Eval.self, Predict.self, Export.self, CheckData.self, Bench.self, BenchData.self, Models.self,
                       SelfTestCommunicatorCommand.self],
         defaultSubcommand: Train.self)
 }
@@ -209,6 +209,44 @@ struct Export: ParsableCommand {
         do {
             let count = try PretrainedWeights.export(checkpoint: checkpoint, to: output)
             print("wrote \(count) tensors to \(output)")
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct BenchData: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-data",
+        abstract: "Measure the loader alone: training images/s (read, decode, transform, normalise) per worker thread.")
+
+    @OptionGroup var dataset: DatasetOptions
+    @Option(help: "Output size in pixels.") var imageSize = 224
+    @Option(help: "Training transform preset (as for train).") var trainTransform = "auto"
+    @Option(help: "Decode threads.") var workers = 1
+    @Option(help: "Images per timed pass.") var limit = 512
+    @Option(help: "Timed passes (after one warm-up pass); the median is reported.") var passes = 3
+    @Option(help: "Also write the result as JSON to this file.") var json: String?
+
+    func run() throws {
+        var options = DataBenchmarkOptions()
+        options.dataset = dataset.selection
+        options.imageSize = imageSize
+        options.trainTransformPreset = trainTransform
+        options.workers = max(workers, 1)
+        options.limit = max(limit, 1)
+        options.passes = max(passes, 1)
+        do {
+            let result = try runDataBenchmark(options)
+            print(String(format: "%@, %d image(s), %d worker(s): %.1f images/s (%.1f per worker, median of %d passes)",
+                         result.transform, result.images, result.workers, result.imagesPerSecond,
+                         result.imagesPerSecondPerWorker, options.passes))
+            if let json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try encoder.encode(result).write(to: URL(fileURLWithPath: json))
+            }
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure
