@@ -136,21 +136,30 @@ public final class BatchLoader: @unchecked Sendable {
                 guard let data = FileManager.default.contents(atPath: sample.path) else {
                     throw ImageDecodeError("cannot read the file")
                 }
-                try decoder.decode([UInt8](data), into: &image)
+                let bytes = [UInt8](data)
                 let slot = batch.images.pointer + batch.count * slotSize
                 switch augmentation {
                 case .train(let transform) where transform.kind == .randomResizedCrop:
-                    let choice = trainResizedCropChoice(height: image.height, width: image.width, seed: seed, epoch: epoch,
+                    // The crop is drawn on the header's size, so it is the same whichever way
+                    // the pixels are then decoded.
+                    let (width, height) = try decoder.imageSize(bytes)
+                    let choice = trainResizedCropChoice(height: height, width: width, seed: seed, epoch: epoch,
                                                         sampleIndex: sampleIndex, flipProbability: transform.flipProbability)
-                    let cropped = resizedCrop(image, region: choice.region, size: imageSize)
+                    let eighths = transform.fastDecode ? decodeEighths(for: choice.region, size: imageSize) : 8
+                    try decoder.decode(bytes, into: &image, eighths: eighths)
+                    let region = scaleRegion(choice.region, width: width, height: height, scaledWidth: image.width,
+                                             scaledHeight: image.height)
+                    let cropped = resizedCrop(image, region: region, size: imageSize)
                     cropFlipNormalize(cropped, CropChoice(top: 0, left: 0, flip: choice.flip), size: imageSize, into: slot)
                 case .train(let transform):
+                    try decoder.decode(bytes, into: &image)
                     let source = resize(image, shorterSide: imageSize)
                     let choice = trainCropChoice(height: source.height, width: source.width, size: imageSize, padding: 4,
                                                  seed: seed, epoch: epoch, sampleIndex: sampleIndex,
                                                  flipProbability: transform.flipProbability)
                     cropFlipNormalize(source, choice, size: imageSize, into: slot)
                 case .eval(let resize):
+                    try decoder.decode(bytes, into: &image)
                     evalTransform(image, resize: resize ?? imageSize, size: imageSize, into: slot)
                 }
                 batch.labels.append(Int32(sample.label))

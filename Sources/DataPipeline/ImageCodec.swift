@@ -52,19 +52,47 @@ public final class ImageDecoder {
     }
 
     /// Decodes into `image`, reusing its pixel storage when large enough.
-    public func decode(_ data: [UInt8], into image: inout RGBImage) throws {
+    /// `eighths` < 8 decodes a JPEG at that many eighths of its size with libjpeg-turbo's
+    /// DCT-domain scaling (each side ceil(side · eighths / 8)): far less work, slightly
+    /// different pixels than a full decode followed by a resize. PNGs are always decoded whole.
+    public func decode(_ data: [UInt8], into image: inout RGBImage, eighths: Int = 8) throws {
         guard !data.isEmpty else { throw ImageDecodeError("empty file (0 bytes)") }
         // Every decoder checks the header's size against `maxPixels` before allocating.
         switch data.withUnsafeBytes({ ImageFormat(sniffing: $0) }) {
-        case .jpeg: try decodeJPEG(data, into: &image)
+        case .jpeg: try decodeJPEG(data, into: &image, eighths: eighths)
         case .png: try decodePNG(data, into: &image, maxPixels: maxPixels)
         case .unknown: throw ImageDecodeError("not a JPEG or PNG image (unrecognised leading bytes)")
         }
     }
 
-    private func decodeJPEG(_ data: [UInt8], into image: inout RGBImage) throws {
+    /// The pixel size a file's header declares (JPEG SOF or PNG IHDR), without decoding it.
+    public func imageSize(_ data: [UInt8]) throws -> (width: Int, height: Int) {
+        switch data.withUnsafeBytes({ ImageFormat(sniffing: $0) }) {
+        case .png:
+            // IHDR is the first chunk: width and height big-endian at bytes 16 and 20.
+            guard data.count >= 24 else { throw ImageDecodeError("truncated PNG header") }
+            let be = { (i: Int) in data[i..<(i + 4)].reduce(0) { $0 << 8 | Int($1) } }
+            return (be(16), be(20))
+        case .jpeg:
+            var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+            let rc = data.withUnsafeBufferPointer {
+                tjDecompressHeader3(handle, $0.baseAddress, UInt($0.count), &width, &height, &subsampling, &colorspace)
+            }
+            guard rc == 0, width > 0, height > 0 else {
+                let message = errorText()
+                if let fresh = tjInitDecompress() { tjDestroy(handle); handle = fresh }  // Note [Broken handle]
+                throw ImageDecodeError("corrupt JPEG header: \(message)")
+            }
+            return (Int(width), Int(height))
+        case .unknown:
+            if data.isEmpty { throw ImageDecodeError("empty file (0 bytes)") }
+            throw ImageDecodeError("not a JPEG or PNG image (unrecognised leading bytes)")
+        }
+    }
+
+    private func decodeJPEG(_ data: [UInt8], into image: inout RGBImage, eighths: Int) throws {
         do {
-            try decodeJPEGUnchecked(data, into: &image)
+            try decodeJPEGUnchecked(data, into: &image, eighths: eighths)
         } catch {
             // Note [Broken handle]: after a failed header read TurboJPEG 2.1 leaves the handle
             // in a state where later good files fail too ("SOS before SOF"); start afresh.
@@ -76,7 +104,7 @@ public final class ImageDecoder {
         }
     }
 
-    private func decodeJPEGUnchecked(_ data: [UInt8], into image: inout RGBImage) throws {
+    private func decodeJPEGUnchecked(_ data: [UInt8], into image: inout RGBImage, eighths: Int) throws {
         var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
         let size = UInt(data.count)
         let header = data.withUnsafeBufferPointer {
@@ -86,6 +114,12 @@ public final class ImageDecoder {
         // A truncated file can parse as a header that never reached the frame size.
         guard width > 0, height > 0 else { throw ImageDecodeError("corrupt or truncated JPEG (no image size in the header)") }
         try checkPixelLimit(width: Int(width), height: Int(height), format: "JPEG", maxPixels: maxPixels)
+        if eighths < 8 {
+            // TJSCALED: TurboJPEG picks the scaling factor whose output is exactly this size.
+            let n = Int32(max(eighths, 1))
+            width = (width * n + 7) / 8
+            height = (height * n + 7) / 8
+        }
         let (w, h) = (Int(width), Int(height))
         image.width = w
         image.height = h

@@ -24,10 +24,35 @@ public struct TrainTransform: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable { case padCrop = "pad-crop", randomResizedCrop = "random-resized-crop" }
     public var kind: Kind
     public var flipProbability: Float
-    public init(kind: Kind = .padCrop, flipProbability: Float = 0.5) {
+    /// RandomResizedCrop only: decode JPEGs at the smallest DCT scale (n/8) that still gives
+    /// the crop at least S pixels each way, then resize. Several times less decoding for
+    /// large photos; pixels differ slightly from decode-then-resize, which evaluation keeps.
+    public var fastDecode: Bool
+    public init(kind: Kind = .padCrop, flipProbability: Float = 0.5, fastDecode: Bool = true) {
         self.kind = kind
         self.flipProbability = flipProbability
+        self.fastDecode = fastDecode
     }
+}
+
+/// The smallest of 1/8, 1/4, 1/2 and 1 (in eighths) at which `region` still spans at least
+/// `size` pixels in both directions. Only these scales: libjpeg-turbo's 3/8, 5/8, 3/4, 7/8
+/// IDCTs have no SIMD paths and decode slower than full size (measured).
+public func decodeEighths(for region: CropRegion, size: Int) -> Int {
+    let needed = max((8 * size + region.width - 1) / region.width, (8 * size + region.height - 1) / region.height)
+    return [1, 2, 4, 8].first { $0 >= needed } ?? 8
+}
+
+/// `region` of a width×height image, in the coordinates of the same image decoded at
+/// scaledWidth×scaledHeight: edges scaled outwards, clamped to the scaled image.
+public func scaleRegion(_ region: CropRegion, width: Int, height: Int, scaledWidth: Int, scaledHeight: Int) -> CropRegion {
+    guard scaledWidth != width || scaledHeight != height else { return region }
+    let sx = Double(scaledWidth) / Double(width), sy = Double(scaledHeight) / Double(height)
+    let left = max(Int((Double(region.left) * sx).rounded(.down)), 0)
+    let top = max(Int((Double(region.top) * sy).rounded(.down)), 0)
+    let right = min(Int((Double(region.left + region.width) * sx).rounded(.up)), scaledWidth)
+    let bottom = min(Int((Double(region.top + region.height) * sy).rounded(.up)), scaledHeight)
+    return CropRegion(top: top, left: left, height: max(bottom - top, 1), width: max(right - left, 1))
 }
 
 public let imagenetMean: (Float, Float, Float) = (0.485, 0.456, 0.406)

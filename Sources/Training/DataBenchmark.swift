@@ -13,6 +13,7 @@ public struct DataBenchmarkOptions: Sendable {
     /// Images per timed pass (the first `limit` of the training set, in file order).
     public var limit = 512
     public var passes = 3
+    public var exactDecode = false
     public init() {}
 }
 
@@ -35,6 +36,7 @@ public func runDataBenchmark(_ options: DataBenchmarkOptions) throws -> DataBenc
     var config = TrainConfig()
     config.imageSize = options.imageSize
     config.trainTransformPreset = options.trainTransformPreset
+    config.exactDecode = options.exactDecode
     let transform = try config.trainTransform()
     let indices = Array(0..<min(options.limit, data.train.count))
     guard !indices.isEmpty else { throw TrainingError("no training images to read") }
@@ -53,7 +55,8 @@ public func runDataBenchmark(_ options: DataBenchmarkOptions) throws -> DataBenc
         if pass > 0 { rates.append(Double(images) / Date().timeIntervalSince(started)) }
     }
     let median = rates.sorted()[rates.count / 2]
-    let name = transform.kind == .randomResizedCrop ? "RandomResizedCrop(\(options.imageSize)) + flip"
+    let name = transform.kind == .randomResizedCrop
+        ? "RandomResizedCrop(\(options.imageSize)) + flip, \(options.exactDecode ? "exact" : "DCT-scaled") decode"
         : "RandomCrop(\(options.imageSize), padding 4) + flip"
     return DataBenchmarkResult(imagesPerSecond: median, imagesPerSecondPerWorker: median / Double(options.workers),
                                images: indices.count, workers: options.workers, transform: name)

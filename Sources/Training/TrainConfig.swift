@@ -43,6 +43,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var strictData = false
     /// Images whose header claims more pixels are refused before decoding.
     public var maxPixels = ImageDecoder.defaultMaxPixels
+    /// Decode training JPEGs at full size even where a DCT-scaled decode would do.
+    public var exactDecode = false
     /// Horizontal-flip probability of the training transform.
     public var hflip: Float = 0.5
     /// Classifier head: `linear` or `mlp:<hidden>` (see `ClassifierHead`).
@@ -71,7 +73,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         default:
             throw TrainingError("unknown --train-transform '\(trainTransformPreset)'; use auto, imagenet, tiny-imagenet or small")
         }
-        return TrainTransform(kind: kind, flipProbability: hflip)
+        return TrainTransform(kind: kind, flipProbability: hflip, fastDecode: !exactDecode)
     }
 
     /// The shorter side validation images are resized to before the centre crop: S ÷ 0.875

@@ -89,6 +89,9 @@ struct Train: ParsableCommand {
     @Option(help: "Horizontal-flip probability in training (0 turns flipping off, e.g. for text or digits).")
     var hflip: Float = 0.5
 
+    @Flag(help: "With RandomResizedCrop, decode JPEGs at full size instead of the smallest DCT scale that covers the crop.")
+    var exactDecode = false
+
     @Option(help: "Classifier head: linear, or mlp:<hidden> for Linear → ReLU → Dropout(0.2) → Linear (tensors fc.0.*, fc.3.*).")
     var head = "linear"
 
@@ -153,6 +156,7 @@ struct Train: ParsableCommand {
         config.trainTransformPreset = trainTransform
         config.evalTransformPreset = evalTransform
         config.hflip = hflip
+        config.exactDecode = exactDecode
         config.freezeBackbone = freezeBackbone
         config.maxStepsPerEpoch = maxStepsPerEpoch
         config.interruptAfterEpoch = interruptAfterEpoch
@@ -227,6 +231,7 @@ struct BenchData: ParsableCommand {
     @Option(help: "Decode threads.") var workers = 1
     @Option(help: "Images per timed pass.") var limit = 512
     @Option(help: "Timed passes (after one warm-up pass); the median is reported.") var passes = 3
+    @Flag(help: "Decode at full size (the exact path) instead of DCT-scaled.") var exactDecode = false
     @Option(help: "Also write the result as JSON to this file.") var json: String?
 
     func run() throws {
@@ -237,6 +242,7 @@ struct BenchData: ParsableCommand {
         options.workers = max(workers, 1)
         options.limit = max(limit, 1)
         options.passes = max(passes, 1)
+        options.exactDecode = exactDecode
         do {
             let result = try runDataBenchmark(options)
             print(String(format: "%@, %d image(s), %d worker(s): %.1f images/s (%.1f per worker, median of %d passes)",
