@@ -142,4 +142,24 @@ final class EfficientNetLayerTests: XCTestCase {
         checkMBConv(inChannels: 4, outChannels: 4, expand: 2, kernel: 3, stride: 1, probability: 0.5, seed: seed,
                     label: "MBConv e2 k3 s1 residual, stochastic depth 0.5")
     }
+
+    /// Every tensor an MBConv hands out is owned and reused: after the first step the output and
+    /// input-gradient storage stay the same (no allocation in a steady-state step), also for a
+    /// smaller batch and with stochastic depth drawing a new mask each step.
+    func testMBConvReusesItsBuffers() {
+        let store = ParameterStore()
+        let block = MBConv(store, name: "b", inChannels: 4, outChannels: 4, expandedChannels: 8, kernelSize: 3,
+                           stride: 1, stochasticDepthProbability: 0.3, workspace: FloatStorage())
+        store.finalize(seed: 1)
+        let x = randomTensor(n: 4, h: 6, w: 6, c: 4, seed: 2)
+        let y = block.forward(x, mode: .train)
+        let dx = block.backward(y)
+        let (outPointer, dxPointer) = (y.pointer, dx.pointer)
+        for (step, input) in [x, randomTensor(n: 3, h: 6, w: 6, c: 4, seed: 3), x].enumerated() {
+            block.stochasticDepth.randomSeed = UInt64(step)
+            let y2 = block.forward(input, mode: .train)
+            XCTAssertEqual(y2.pointer, outPointer)
+            XCTAssertEqual(block.backward(y2).pointer, dxPointer)
+        }
+    }
 }
