@@ -17,11 +17,28 @@ public protocol Layer: AnyObject {
     func backward(_ outputGradient: Tensor) -> Tensor
 }
 
+/// A layer built from other layers. Model-wide walks (`stochasticLayers(in:)`) reach nested
+/// layers through it; a block that holds a `StochasticLayer` must conform so that the model
+/// reseeds it every step.
+public protocol CompositeLayer: Layer {
+    var sublayers: [any Layer] { get }
+}
+
+/// Every `StochasticLayer` in `layer` and, through `CompositeLayer`, in the layers it contains,
+/// depth first in forward order.
+public func stochasticLayers(in layer: any Layer) -> [any StochasticLayer] {
+    if let stochastic = layer as? any StochasticLayer { return [stochastic] }
+    guard let composite = layer as? any CompositeLayer else { return [] }
+    return composite.sublayers.flatMap { stochasticLayers(in: $0) }
+}
+
 /// Layers run one after another.
-public final class Sequential: Layer {
+public final class Sequential: CompositeLayer {
     public private(set) var layers: [any Layer]
 
     public init(_ layers: [any Layer]) { self.layers = layers }
+
+    public var sublayers: [any Layer] { layers }
 
     public func append(_ layer: any Layer) { layers.append(layer) }
 

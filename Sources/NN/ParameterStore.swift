@@ -85,6 +85,19 @@ public final class ParameterStore {
         return entry
     }
 
+    /// Replaces the initializer of a registered parameter (before `finalize`), for models whose
+    /// reference initialises a layer differently from the layer's default (torchvision's
+    /// EfficientNet zeroes convolution biases and draws its Linear from U(±1/√out)).
+    public func setInitializer(_ initializer: ParameterInit, forParameterNamed name: String) {
+        precondition(!isFinalized, "initializer of \(name) changed after finalize")
+        guard let index = parameters.firstIndex(where: { $0.name == name }) else {
+            preconditionFailure("no parameter \(name)")
+        }
+        let p = parameters[index]
+        parameters[index] = ParameterEntry(name: p.name, shape: p.shape, layout: p.layout, offset: p.offset,
+                                           count: p.count, initializer: initializer, isWeight: p.isWeight)
+    }
+
     @discardableResult
     public func addBuffer(_ name: String, shape: [Int], kind: BufferEntry.Kind = .float32,
                           initialValue: Float = 0) -> BufferEntry {

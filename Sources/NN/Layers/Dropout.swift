@@ -5,12 +5,17 @@ import Kernels
 /// resumed run draws exactly what the uninterrupted one would have.
 public protocol StochasticLayer: Layer {
     var randomSeed: UInt64 { get set }
+    /// The drop probability; 0 makes the layer the identity in training too (what parity tests
+    /// with a reference set on both sides, since the two sides' random draws differ).
+    var probability: Float { get set }
 }
 
 /// torch.nn.Dropout: in training, each element is zeroed with probability p and the survivors
 /// are scaled by 1/(1 − p); in evaluation it is the identity.
 public final class Dropout: StochasticLayer {
-    public let probability: Float
+    public var probability: Float {
+        didSet { precondition(probability >= 0 && probability < 1, "dropout probability must be in [0, 1)") }
+    }
     public var randomSeed: UInt64 = 0
     private let output = Tensor()
     private let dInput = Tensor()

@@ -17,6 +17,9 @@ public struct Architecture: Sendable {
     /// Registers the backbone's parameters in reference state-dict order and returns it with
     /// its output feature count (the output is N×1×1×features).
     public let makeBackbone: @Sendable (ParameterStore, ResNetStem) -> (backbone: Sequential, features: Int)
+    /// Run after the head is registered and before `finalize`, for references whose classifier
+    /// init differs from PyTorch's Linear default (torchvision's EfficientNet); nil keeps it.
+    public var initializeHead: (@Sendable (ParameterStore, _ headPrefix: String) -> Void)? = nil
 
     /// The name of the head's (last) Linear for the plain linear head.
     public var linearHeadName: String { headDropout > 0 ? "\(headPrefix).1" : headPrefix }
@@ -30,7 +33,7 @@ public struct Architecture: Sendable {
                      isListed: true, makeBackbone: { store, _ in InceptionResNetV2.makeBackbone(store) }),
         Architecture(name: "plain_convnet", headPrefix: "fc", headDropout: 0, defaultImageSize: 32, isListed: false,
                      makeBackbone: { store, _ in PlainConvNet.makeBackbone(store) }),
-    ]
+    ] + EfficientNetVariant.allCases.map(efficientnet)
 
     public static func named(_ name: String) -> Architecture? { all.first { $0.name == name } }
 
@@ -40,5 +43,13 @@ public struct Architecture: Sendable {
     static func resnet(_ name: String, _ depth: ResNetDepth) -> Architecture {
         Architecture(name: name, headPrefix: "fc", headDropout: 0, defaultImageSize: 224, isListed: true,
                      makeBackbone: { store, stem in ResNet.makeBackbone(store, depth: depth, stem: stem) })
+    }
+
+    /// `efficientnet_b0`…`b3`; the stem option does not apply and is ignored.
+    static func efficientnet(_ variant: EfficientNetVariant) -> Architecture {
+        Architecture(name: "efficientnet_\(variant.rawValue)", headPrefix: "classifier", headDropout: variant.dropout,
+                     defaultImageSize: variant.imageSize, isListed: true,
+                     makeBackbone: { store, _ in EfficientNet.makeBackbone(store, variant: variant) },
+                     initializeHead: { store, prefix in EfficientNet.initializeClassifier(store, prefix: prefix) })
     }
 }

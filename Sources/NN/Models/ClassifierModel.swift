@@ -62,7 +62,10 @@ public final class ClassifierModel {
     /// Frozen: the backbone runs in eval mode (BatchNorm uses its running statistics) and
     /// receives no gradient; only the head trains.
     public var freezeBackbone = false
-    private let stochasticLayers: [any StochasticLayer]
+    /// Every random layer, reseeded each step: the head's first, then the backbone's (found
+    /// through `CompositeLayer`, e.g. EfficientNet's stochastic depth), so the indices that seed
+    /// existing models' head dropout are unchanged.
+    public let stochasticLayers: [any StochasticLayer]
 
     public init(architecture: String, numClasses: Int, stem: ResNetStem, head: ClassifierHead = .linear,
                 seed: UInt64) throws {
@@ -94,6 +97,8 @@ public final class ClassifierModel {
                 Linear(store, name: "\(prefix).3", inFeatures: hidden, outFeatures: numClasses),
             ])
         }
+        spec.initializeHead?(store, prefix)
+        stochastic += NN.stochasticLayers(in: built.backbone)
         store.finalize(seed: seed)
         self.architecture = architecture
         self.spec = spec

@@ -1,0 +1,62 @@
+import Kernels
+
+// Shape letters: N batch, H/W height/width, C channels.
+
+/// y[n, h, w, c] = x[n, h, w, c] · s[n, c]: a per-image, per-channel scale broadcast over the
+/// pixels (the `scale * input` of torchvision's SqueezeExcitation, s of shape [N, 1, 1, C]).
+/// It has two inputs, so it is not a `Layer`; its owner calls it directly.
+public final class ChannelScale {
+    private let output = Tensor()
+    private let dInput = Tensor()
+    private let dScale = Tensor()
+    private var input: Tensor?
+    private var scale: Tensor?
+
+    public init() {}
+
+    /// x: [N, H, W, C], s: [N, 1, 1, C]. Keeps references to both for backward in `.train`.
+    public func forward(_ x: Tensor, scale s: Tensor, mode: Mode) -> Tensor {
+        precondition(s.shape == [x.n, 1, 1, x.c], "ChannelScale: scale shape \(s.shape) ≠ \([x.n, 1, 1, x.c])")
+        output.resize(like: x)
+        input = mode == .train ? x : nil
+        scale = mode == .train ? s : nil
+        let hw = x.h * x.w, c = x.c
+        var src = UnsafePointer(x.pointer), out = output.pointer, sc = UnsafePointer(s.pointer)
+        for _ in 0..<x.n {
+            for _ in 0..<hw {
+                for ch in 0..<c { out[ch] = src[ch] * sc[ch] }
+                src += c
+                out += c
+            }
+            sc += c
+        }
+        return output
+    }
+
+    /// dx[n, h, w, c] = dy·s[n, c];  ds[n, c] = Σ_hw dy·x (overwritten, not accumulated: these
+    /// are activation gradients owned by this object).
+    public func backward(_ dy: Tensor) -> (dInput: Tensor, dScale: Tensor) {
+        guard let x = input, let s = scale else { preconditionFailure("ChannelScale.backward without a .train forward") }
+        precondition(dy.shape == x.shape, "ChannelScale.backward: gradient shape \(dy.shape) ≠ \(x.shape)")
+        dInput.resize(like: x)
+        dScale.resize(like: s)
+        dScale.zero()
+        let hw = x.h * x.w, c = x.c
+        var src = UnsafePointer(x.pointer), g = UnsafePointer(dy.pointer), dx = dInput.pointer
+        var sc = UnsafePointer(s.pointer), ds = dScale.pointer
+        for _ in 0..<x.n {
+            for _ in 0..<hw {
+                for ch in 0..<c {
+                    dx[ch] = g[ch] * sc[ch]
+                    ds[ch] += g[ch] * src[ch]
+                }
+                src += c
+                g += c
+                dx += c
+            }
+            sc += c
+            ds += c
+        }
+        return (dInput, dScale)
+    }
+}

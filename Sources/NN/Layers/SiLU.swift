@@ -1,0 +1,26 @@
+import Kernels
+
+/// torch.nn.SiLU: y = x·σ(x) elementwise. Backward needs the input (kept by reference, see
+/// `Layer`), from which it recomputes σ.
+public final class SiLU: Layer {
+    private let output = Tensor()
+    private let dInput = Tensor()
+    private var input: Tensor?
+
+    public init() {}
+
+    public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        output.resize(like: x)
+        input = mode == .train ? x : nil
+        siluForward(x.pointer, output.pointer, count: x.count)
+        return output
+    }
+
+    public func backward(_ dy: Tensor) -> Tensor {
+        guard let x = input else { preconditionFailure("SiLU.backward without a .train forward") }
+        precondition(dy.shape == x.shape, "SiLU.backward: gradient shape \(dy.shape) ≠ input shape \(x.shape)")
+        dInput.resize(like: x)
+        siluBackward(dy.pointer, input: x.pointer, dInput.pointer, count: x.count)
+        return dInput
+    }
+}
