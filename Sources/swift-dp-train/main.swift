@@ -286,8 +286,10 @@ struct Models: ParsableCommand {
         print("model                  parameters   input")
         for spec in Architecture.all where spec.isListed {
             let count = ClassifierModel.parameterCount(of: spec, numClasses: 1000)
-            print(String(format: "%@ %12@   %d×%d", spec.name.padding(toLength: 20, withPad: " ", startingAt: 0),
-                         grouped(count), spec.defaultImageSize, spec.defaultImageSize))
+            let countText = grouped(count)
+            print(spec.name.padding(toLength: 20, withPad: " ", startingAt: 0)
+                  + String(repeating: " ", count: max(0, 13 - countText.count)) + countText
+                  + "   \(spec.defaultImageSize)×\(spec.defaultImageSize)")
         }
     }
 

@@ -10,8 +10,10 @@ import XCTest
 /// (logits, loss, buffers 1e-4 relative to the reference's largest magnitude; gradients 1e-3
 /// relative to the tensor's scale). `zeroGradientFloor`: the scale for a gradient that is zero
 /// in exact arithmetic (see the Inception fixture's Note [Zero gradients]); nil = its own.
+/// `configure` adjusts the model before the weights load (e.g. random layers' p = 0).
 func checkParity(architecture: String, stem: ResNetStem, fixture path: String,
              weights: (String, [Int]) -> [Float], zeroGradientFloor: ((SafeTensorsFile) -> Double)? = nil,
+             configure: (ClassifierModel) -> Void = { _ in },
              file: StaticString = #filePath, line: UInt = #line) throws {
     let golden = try SafeTensorsFile.read(path: path)
     func tensor(_ name: String) throws -> SafeTensorRecord {
@@ -20,6 +22,7 @@ func checkParity(architecture: String, stem: ResNetStem, fixture path: String,
     }
     let numClasses = Int(golden.metadata["num_classes"] ?? "") ?? 10
     let model = try ClassifierModel(architecture: architecture, numClasses: numClasses, stem: stem, seed: 0)
+    configure(model)
     var records: [String: SafeTensorRecord] = [:]
     for p in model.store.parameters {
         records[p.name] = SafeTensorRecord(name: p.name, shape: p.shape, floats: weights(p.name, p.shape))

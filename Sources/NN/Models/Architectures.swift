@@ -27,13 +27,14 @@ public struct Architecture: Sendable {
     public static let all: [Architecture] = [
         resnet("resnet18", .resnet18), resnet("resnet34", .resnet34), resnet("resnet50", .resnet50),
         resnet("resnet101", .resnet101), resnet("resnet152", .resnet152),
+    ] + EfficientNetVariant.allCases.map(efficientnet) + [
         // timm 1.0.31 `inception_resnet_v2`: classifier `classif`, drop_rate 0 by default (its
         // `head_drop` is a separate, parameterless module), evaluated at 299 px; no stem variants.
         Architecture(name: "inception_resnet_v2", headPrefix: "classif", headDropout: 0, defaultImageSize: 299,
                      isListed: true, makeBackbone: { store, _ in InceptionResNetV2.makeBackbone(store) }),
         Architecture(name: "plain_convnet", headPrefix: "fc", headDropout: 0, defaultImageSize: 32, isListed: false,
                      makeBackbone: { store, _ in PlainConvNet.makeBackbone(store) }),
-    ] + EfficientNetVariant.allCases.map(efficientnet)
+    ]
 
     public static func named(_ name: String) -> Architecture? { all.first { $0.name == name } }
 
