@@ -3,8 +3,12 @@ count, timing forward + cross-entropy + backward + SGD step on one fixed random 
 
     venv/bin/python benchmarks/pytorch_train_bench.py resnet18:64:64 resnet50:64:32 inception_resnet_v2:75:16
     (model:image-size:batch; --threads 1 --steps 6 --warmup 2 --channels-last)
+
+Peak RSS is the whole process's (ru_maxrss), so run one model per process to compare it
+with `swift-dp-train bench`; "after import" is what torch itself holds before any model.
 """
 import argparse
+import resource
 import statistics
 import time
 
@@ -14,7 +18,7 @@ import torchvision
 
 
 def build(name):
-    if name == "inception_resnet_v2":
+    if name == "inception_resnet_v2":  # timm's names, as ours
         import timm
         return timm.create_model(name, num_classes=1000)
     return getattr(torchvision.models, name)(num_classes=1000)
@@ -30,6 +34,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    baseline_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     for spec in args.specs:
         name, size, batch = spec.split(":")
         size, batch = int(size), int(batch)
@@ -51,7 +56,9 @@ def main():
         ms = statistics.median(times) * 1000
         layout = "channels-last" if args.channels_last else "NCHW"
         print(f"pytorch {torch.__version__} {name} train {size}px batch {batch} {args.threads} thread(s) {layout}: "
-              f"{batch / ms * 1000:.1f} images/s, {ms:.1f} ms/step (median of {args.steps})", flush=True)
+              f"{batch / ms * 1000:.1f} images/s, {ms:.1f} ms/step (median of {args.steps}), "
+              f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB "
+              f"({baseline_mb:.0f} MB after import)", flush=True)
 
 
 if __name__ == "__main__":
