@@ -11,6 +11,10 @@ public struct EvaluationTotals: Codable, Sendable {
     public var top5: Double
     public var images: Int
     public var skipped: Int
+    /// Macro averages over classes (see `ConfusionMatrix`); nil where not computed.
+    public var precision: Double? = nil
+    public var recall: Double? = nil
+    public var f1: Double? = nil
 }
 
 /// Every image of `dataset` is evaluated exactly once: rank r takes images r, r+W, … (no

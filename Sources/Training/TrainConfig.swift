@@ -51,6 +51,18 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var head = "linear"
     /// Train the head alone; the backbone runs in eval mode (BatchNorm running statistics).
     public var freezeBackbone = false
+    /// Cross-entropy label smoothing ε (PyTorch's `label_smoothing`).
+    public var labelSmoothing: Float = 0
+    /// Clip the averaged gradient to this L2 norm (torch.nn.utils.clip_grad_norm_); nil = off.
+    public var clipGradNorm: Float?
+    /// A step line in metrics.jsonl every this many steps.
+    public var logEvery = 20
+    /// Evaluate every this many epochs (and always after the last).
+    public var evalEvery = 1
+    /// What makes `best.safetensors`: val_top1, val_loss or val_f1.
+    public var saveBestBy = "val_top1"
+    /// No live progress line (epoch summaries still print).
+    public var quiet = false
     /// Stop each epoch after this many steps (tests and quick experiments); nil = full epoch.
     public var maxStepsPerEpoch: Int?
     /// Cosine decay of the learning rate to 0 over the run (per step); false = constant.
@@ -87,6 +99,20 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         default: throw TrainingError("unknown --eval-transform '\(evalTransformPreset)'; use auto, imagenet or native")
         }
         return imagenet ? Int((Double(imageSize) / 0.875).rounded()) : imageSize
+    }
+
+    /// Checks the options that need no data or model; one line naming the option.
+    public func validate() throws {
+        guard logEvery >= 1 else { throw TrainingError("--log-every must be at least 1 (got \(logEvery))") }
+        guard evalEvery >= 1 else { throw TrainingError("--eval-every must be at least 1 (got \(evalEvery))") }
+        guard BestModelCriterion(rawValue: saveBestBy) != nil else {
+            throw TrainingError("unknown --save-best-by '\(saveBestBy)'; use "
+                                + BestModelCriterion.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        guard labelSmoothing >= 0 && labelSmoothing < 1 else {
+            throw TrainingError("--label-smoothing must be in [0, 1) (got \(labelSmoothing))")
+        }
+        if let clip = clipGradNorm, !(clip > 0) { throw TrainingError("--clip-grad-norm must be positive (got \(clip))") }
     }
 
     /// The dataset part of the configuration.

@@ -17,14 +17,14 @@ public final class Trainer {
     let model: ClassifierModel
     let optimizer: SGD
     let buckets: GradientBuckets
-    let loss = SoftmaxCrossEntropy()
+    let loss: SoftmaxCrossEntropy
     let runDirectory: String
     let stepsPerEpoch: Int
     let schedule: LearningRateSchedule
     let trainTransform: TrainTransform
     let evalResize: Int
     var state: TrainingState
-    var metricsLog: JSONLinesWriter?
+    var runLog: RunLog?
 
     /// Entry point of `swift-dp-train train`: picks the communicator (MPI under mpirun) and runs.
     /// A set-up error is reported once and every rank exits 1; an error once training has
@@ -43,6 +43,11 @@ public final class Trainer {
         do {
             try trainer!.synchronizeStartingState()
             try trainer!.run()
+        } catch let stopped as RunStopped {
+            // Every rank stops at the same step, so the job ends cleanly without MPI_Abort.
+            if comm.rank == 0 { FileHandle.standardError.write(Data(("error: " + stopped.description + "\n").utf8)) }
+            comm.finalize()
+            exit(1)
         } catch {
             failJob("\(error)", communicator: comm)
         }
@@ -50,8 +55,10 @@ public final class Trainer {
     }
 
     init(config: TrainConfig, communicator comm: any Communicator) throws {
+        try config.validate()
         self.config = config
         self.comm = comm
+        loss = SoftmaxCrossEntropy(labelSmoothing: config.labelSmoothing)
         isRoot = comm.rank == 0
         let threads = config.threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(comm.localSize, 1))
         setBLASThreads(threads)
@@ -112,11 +119,14 @@ public final class Trainer {
     }
 
     func run() throws {
-        let progress = ProgressLine()
+        let progress = ProgressLine(quiet: config.quiet)
         if state.epoch >= config.epochs {
             log("checkpoint already holds \(state.epoch) epochs (--epochs \(config.epochs)): nothing to do")
             return
         }
+        let criterion = BestModelCriterion(rawValue: config.saveBestBy) ?? .valTop1
+        // Checkpoints from before --save-best-by kept only the best top-1.
+        if state.bestScore == nil && state.bestTop1 >= 0 && criterion == .valTop1 { state.bestScore = state.bestTop1 }
         while state.epoch < config.epochs {
             let epoch = state.epoch
             let started = Date()
@@ -124,38 +134,80 @@ public final class Trainer {
             let trainSeconds = Date().timeIntervalSince(started)
             averageBatchNormStatistics()
             try checkReplicasAgree()
-            let eval = try evaluate()
+            let evaluates = (epoch + 1) % config.evalEvery == 0 || epoch + 1 == config.epochs
+            let eval = evaluates ? try evaluate() : nil
             state.epoch = epoch + 1
-            let improved = eval.top1 > state.bestTop1
-            if improved { state.bestTop1 = eval.top1 }
+            var improved = false
+            if let eval {
+                let score = criterion.score(top1: eval.top1, loss: eval.loss, f1: eval.f1 ?? 0)
+                improved = state.bestScore.map { score > $0 } ?? true
+                if improved {
+                    state.bestScore = score
+                    state.bestTop1 = eval.top1
+                }
+            }
 
             if isRoot {
-                let metrics = EpochMetrics(
-                    epoch: epoch + 1, lr: Double(schedule.learningRate(atStep: max(state.globalStep - 1, 0))),
-                    trainLoss: train.loss, trainTop1: train.top1, valLoss: eval.loss, valTop1: eval.top1,
-                    valTop5: eval.top5, valImages: eval.images, imagesPerSecond: Double(train.images) / trainSeconds,
-                    epochSeconds: Date().timeIntervalSince(started), skippedImages: train.skipped + eval.skipped,
-                    worldSize: comm.worldSize)
-                try metricsLog?.append(metrics)
+                var metrics = EpochMetrics(
+                    epoch: epoch + 1, step: state.globalStep,
+                    lr: Double(schedule.learningRate(atStep: max(state.globalStep - 1, 0))),
+                    trainLoss: train.loss, trainTop1: train.top1, imagesPerSecond: Double(train.images) / trainSeconds,
+                    epochSeconds: 0, dataWait: train.dataWait, commSeconds: train.commSeconds,
+                    skippedImages: train.skipped + (eval?.skipped ?? 0), worldSize: comm.worldSize)
+                if let eval {
+                    metrics.valLoss = eval.loss
+                    metrics.valTop1 = eval.top1
+                    metrics.valTop5 = eval.top5
+                    metrics.valImages = eval.images
+                    metrics.valPrecision = eval.precision
+                    metrics.valRecall = eval.recall
+                    metrics.valF1 = eval.f1
+                }
+                metrics.epochSeconds = Date().timeIntervalSince(started)
+                try runLog?.epoch(metrics)
                 try saveCheckpoint(named: "last.safetensors")
                 if improved { try saveCheckpoint(named: "best.safetensors") }
-                print(String(format: "epoch %d/%d  train loss %.4f  top-1 %.2f%%  |  val loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (%d images)  |  %.1f img/s  %@%@%@",
-                             epoch + 1, config.epochs, train.loss, train.top1 * 100, eval.loss, eval.top1 * 100,
-                             eval.top5 * 100, eval.images, metrics.imagesPerSecond, formatDuration(metrics.epochSeconds),
-                             improved ? "  best" : "",
-                             train.skipped + eval.skipped > 0 ? "  skipped \(train.skipped + eval.skipped) image(s)" : ""))
+                print(Trainer.epochSummary(metrics, epochs: config.epochs, improved: improved))
             }
             if let stop = config.interruptAfterEpoch, state.epoch == stop, state.epoch < config.epochs {
                 log("stopping after epoch \(stop) as asked (--interrupt-after-epoch); resume with --resume \(runDirectory)/last.safetensors")
                 return
             }
         }
-        if isRoot { print("done: best val top-1 \(String(format: "%.2f%%", state.bestTop1 * 100)); checkpoints in \(runDirectory)") }
+        if isRoot {
+            let best = state.bestTop1 >= 0 ? String(format: "best val top-1 %.2f%%", state.bestTop1 * 100) : "no evaluation"
+            print("done: \(best) (best by \(criterion.rawValue)); checkpoints in \(runDirectory)")
+        }
+    }
+
+    static func epochSummary(_ m: EpochMetrics, epochs: Int, improved: Bool) -> String {
+        var text = String(format: "epoch %d/%d  train loss %.4f  top-1 %.2f%%", m.epoch, epochs, m.trainLoss, m.trainTop1 * 100)
+        if let loss = m.valLoss, let top1 = m.valTop1, let top5 = m.valTop5 {
+            text += String(format: "  |  val loss %.4f  top-1 %.2f%%  top-5 %.2f%%", loss, top1 * 100, top5 * 100)
+            if let f1 = m.valF1 { text += String(format: "  F1 %.4f", f1) }
+            text += "  (\(m.valImages ?? 0) images)"
+        }
+        text += String(format: "  |  %.1f img/s  data-wait %.0f%%  %@", m.imagesPerSecond, m.dataWait * 100,
+                       formatDuration(m.epochSeconds))
+        if improved { text += "  best" }
+        if m.skippedImages > 0 { text += "  skipped \(m.skippedImages) image(s)" }
+        return text
     }
 
     // MARK: - One epoch
 
-    struct TrainSummary { var loss: Double; var top1: Double; var images: Int; var skipped: Int }
+    struct TrainSummary {
+        var loss: Double, top1: Double, images: Int, skipped: Int
+        /// Share of training time spent waiting for batches, and mean all-reduce seconds per step.
+        var dataWait: Double, commSeconds: Double
+    }
+
+    /// Sums since the last step line, per rank; reduced over ranks when a line is written.
+    struct StepWindow {
+        var lossSum = 0.0, correct = 0.0, images = 0.0, waitSeconds = 0.0, commSeconds = 0.0, steps = 0.0
+        var gradNormSum = 0.0
+        var started = ProcessInfo.processInfo.systemUptime
+    }
 
     func trainOneEpoch(epoch: Int, progress: ProgressLine) throws -> TrainSummary {
         let sampler = DistributedSampler(datasetSize: trainSet.count, worldSize: comm.worldSize, rank: comm.rank,
@@ -165,45 +217,107 @@ public final class Trainer {
                                  imageSize: config.imageSize, augmentation: .train(trainTransform), seed: config.seed, epoch: epoch,
                                  workers: config.workers, maxPixels: config.maxPixels, warn: { warn($0) })
         defer { loader.stop() }
-        var lossSum = 0.0, correct = 0, images = 0, skipped = 0
-        let started = Date()
+        var lossSum = 0.0, correct = 0, images = 0, skipped = 0, waitSeconds = 0.0, commSeconds = 0.0
+        var window = StepWindow()
+        let started = ProcessInfo.processInfo.systemUptime
         let scale = 1 / Float(comm.worldSize)
+        let trainable = model.trainableRange
         for step in 0..<stepsPerEpoch {
+            let waitStart = ProcessInfo.processInfo.systemUptime
             guard let batch = loader.next() else { break }
+            let waited = ProcessInfo.processInfo.systemUptime - waitStart
             if config.strictData, let problem = batch.problems.first {
                 throw TrainingError(problem + " (--strict-data)")
             }
             skipped += batch.skipped
             model.store.zeroGradients()
+            var batchLoss: Float = 0, batchCorrect = 0
             if batch.count > 0 {
                 model.reseedStochasticLayers(seed: config.seed, step: state.globalStep, stream: comm.rank)
                 let logits = model.forward(batch.images, mode: .train)
-                let batchLoss = batch.labels.withUnsafeBufferPointer {
+                batchLoss = batch.labels.withUnsafeBufferPointer {
                     loss.forward(logits: logits, labels: $0.baseAddress!)
                 }
-                lossSum += Double(batchLoss) * Double(batch.count)
-                correct += loss.correctCount(topK: 1)
-                images += batch.count
+                batchCorrect = loss.correctCount(topK: 1)
                 model.backward(loss.backward())
             }
+            let batchImages = batch.count
             loader.recycle(batch)
-            let trainable = model.trainableRange
+            let commStart = ProcessInfo.processInfo.systemUptime
             buckets.allReduceSum(model.store.gradients + trainable.lowerBound, communicator: comm)
-            optimizer.step(learningRate: schedule.learningRate(atStep: state.globalStep), gradientScale: scale,
-                           range: trainable)
+            let communicated = ProcessInfo.processInfo.systemUptime - commStart
+            // Every rank now holds the same summed gradient, so all of them reach the same verdict.
+            let gradNorm = sumOfSquares(model.store.gradients + trainable.lowerBound, count: trainable.count).squareRoot()
+                * Double(scale)
+            let lr = schedule.learningRate(atStep: state.globalStep)
+            guard gradNorm.isFinite else {
+                throw RunStopped(nonFiniteMessage(epoch: epoch, step: step, loss: batchLoss, lr: lr))
+            }
+            var stepScale = scale
+            if let maxNorm = config.clipGradNorm {
+                // torch.nn.utils.clip_grad_norm_: scale by max_norm / (‖g‖ + 1e-6) when that is below 1.
+                stepScale *= Float(min(1, Double(maxNorm) / (gradNorm + 1e-6)))
+            }
+            optimizer.step(learningRate: lr, gradientScale: stepScale, range: trainable)
             state.globalStep += 1
+
+            lossSum += Double(batchLoss) * Double(batchImages)
+            correct += batchCorrect
+            images += batchImages
+            waitSeconds += waited
+            commSeconds += communicated
+            window.lossSum += Double(batchLoss) * Double(batchImages)
+            window.correct += Double(batchCorrect)
+            window.images += Double(batchImages)
+            window.waitSeconds += waited
+            window.commSeconds += communicated
+            window.gradNormSum += gradNorm
+            window.steps += 1
+            runLog?.learningRate(Double(lr), step: state.globalStep)
+            if state.globalStep % config.logEvery == 0 {
+                try writeStepLine(&window, epoch: epoch, step: step, lr: lr)
+            }
             if isRoot {
-                let elapsed = Date().timeIntervalSince(started)
-                let rate = Double(images * comm.worldSize) / max(elapsed, 1e-9)
+                let elapsed = ProcessInfo.processInfo.systemUptime - started
                 let left = elapsed / Double(step + 1) * Double(stepsPerEpoch - step - 1)
-                progress.update(epoch: epoch + 1, epochs: config.epochs, step: step + 1, steps: stepsPerEpoch,
-                                loss: lossSum / Double(max(images, 1)), imagesPerSecond: rate, secondsLeft: left)
+                progress.update(.init(epoch: epoch + 1, epochs: config.epochs, step: step + 1, steps: stepsPerEpoch,
+                                      loss: lossSum / Double(max(images, 1)), top1: Double(correct) / Double(max(images, 1)),
+                                      imagesPerSecond: Double(images * comm.worldSize) / max(elapsed, 1e-9),
+                                      dataWait: waitSeconds / max(elapsed, 1e-9), secondsLeft: left))
             }
         }
-        var totals = [lossSum, Double(correct), Double(images), Double(skipped)]
+        let elapsed = ProcessInfo.processInfo.systemUptime - started
+        var totals = [lossSum, Double(correct), Double(images), Double(skipped), waitSeconds / max(elapsed, 1e-9), commSeconds]
         comm.allReduceSum(&totals)
-        let n = max(totals[2], 1)
-        return TrainSummary(loss: totals[0] / n, top1: totals[1] / n, images: Int(totals[2]), skipped: Int(totals[3]))
+        let n = max(totals[2], 1), ranks = Double(comm.worldSize)
+        return TrainSummary(loss: totals[0] / n, top1: totals[1] / n, images: Int(totals[2]), skipped: Int(totals[3]),
+                            dataWait: totals[4] / ranks, commSeconds: totals[5] / ranks / Double(max(stepsPerEpoch, 1)))
+    }
+
+    /// Collective (every rank calls it at the same steps): averages the window over ranks and
+    /// rank 0 writes the step line.
+    func writeStepLine(_ window: inout StepWindow, epoch: Int, step: Int, lr: Float) throws {
+        let elapsed = ProcessInfo.processInfo.systemUptime - window.started
+        var sums = [window.lossSum, window.correct, window.images, window.waitSeconds / max(elapsed, 1e-9),
+                    window.commSeconds / max(window.steps, 1)]
+        comm.allReduceSum(&sums)
+        let ranks = Double(comm.worldSize), n = max(sums[2], 1)
+        if isRoot {
+            try runLog?.step(StepMetrics(
+                step: state.globalStep, epoch: Double(epoch) + Double(step + 1) / Double(stepsPerEpoch), lr: Double(lr),
+                loss: sums[0] / n, top1: sums[1] / n, imagesPerSecond: sums[2] / max(elapsed, 1e-9),
+                dataWait: sums[3] / ranks, commSeconds: sums[4] / ranks, gradNorm: window.gradNormSum / max(window.steps, 1)))
+        }
+        window = StepWindow()
+    }
+
+    func nonFiniteMessage(epoch: Int, step: Int, loss: Float, lr: Float) -> String {
+        let kept = state.epoch > 0
+            ? "the last good checkpoint is \(runDirectory)/last.safetensors (epoch \(state.epoch)), untouched"
+            : "no checkpoint was written yet (the first epoch had not finished)"
+        return "step \(state.globalStep + 1) (epoch \(epoch + 1), step \(step + 1) of \(stepsPerEpoch)): the gradient is not finite "
+            + "(rank \(comm.rank)'s loss \(loss)); stopped before updating the weights; \(kept). "
+            + "Try a lower learning rate (--lr, now \(lr) at this step) or gradient clipping (--clip-grad-norm 1.0)"
     }
 
     /// DDP keeps per-rank BatchNorm statistics; averaging them before evaluation and
@@ -265,7 +379,7 @@ public final class Trainer {
         effective.numClasses = model.numClasses
         effective.threads = threads
         try encoder.encode(effective).write(to: URL(fileURLWithPath: runDirectory + "/config.json"), options: .atomic)
-        metricsLog = try JSONLinesWriter(path: runDirectory + "/metrics.jsonl")
+        runLog = try RunLog(directory: runDirectory)
         let training = model.freezeBackbone
             ? ", backbone frozen: \(model.trainableRange.count) of \(model.parameterCount) parameters train" : ""
         print("swift-dp-train: \(config.model) (\(config.stem) stem, \(config.head) head, \(model.numClasses) classes, "
@@ -310,7 +424,10 @@ public struct TrainingState: Codable, Sendable {
     /// Completed epochs.
     public var epoch = 0
     public var globalStep = 0
+    /// Top-1 of the best model so far (-1: none evaluated yet).
     public var bestTop1 = -1.0
+    /// The `--save-best-by` score of the best model (larger is better); nil before the first evaluation.
+    public var bestScore: Double?
     public var classNames: [String]
     /// Readable class names (e.g. from words.txt), shown by `predict`.
     public var classDescriptions: [String]?
@@ -343,6 +460,12 @@ struct ReplicaChecksum {
         }
         value = v
     }
+}
+
+/// A stop every rank reaches at the same step (a non-finite gradient after the all-reduce).
+struct RunStopped: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
 
 func warn(_ message: String) {

@@ -95,3 +95,20 @@ final class ElementwiseTests: XCTestCase {
         XCTAssertEqual(y, [1, 2, 1, 2, 1, 2])
     }
 }
+
+final class ReductionTests: XCTestCase {
+    /// Matches a plain Double sum (odd lengths exercise the tail) and turns non-finite on one NaN or ∞.
+    func testSumOfSquares() {
+        for count in [1, 7, 4097, 10_001] {
+            let x = values(count, seed: UInt64(count))
+            let expected = x.reduce(0.0) { $0 + Double($1) * Double($1) }
+            XCTAssertEqual(x.withUnsafeBufferPointer { sumOfSquares($0.baseAddress!, count: count) }, expected,
+                           accuracy: 1e-5 * max(expected, 1))
+        }
+        for bad in [Float.nan, .infinity] {
+            var x = values(9000, seed: 3)
+            x[8191] = bad
+            XCTAssertFalse(x.withUnsafeBufferPointer { sumOfSquares($0.baseAddress!, count: x.count) }.isFinite)
+        }
+    }
+}

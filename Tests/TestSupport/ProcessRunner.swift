@@ -119,3 +119,14 @@ public func makeTemporaryDirectory(_ prefix: String) throws -> URL {
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
+
+/// Every line of a run directory's metrics.jsonl, parsed.
+public func metricsLines(_ run: URL) throws -> [[String: Any]] {
+    let text = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+    return try text.split(separator: "\n").map {
+        guard let object = try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] else {
+            throw SupportError("\(run.path)/metrics.jsonl: a line is not a JSON object: \($0)")
+        }
+        return object
+    }
+}

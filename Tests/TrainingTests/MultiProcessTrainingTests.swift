@@ -37,11 +37,9 @@ final class MultiProcessTrainingTests: XCTestCase {
         return root
     }
 
+    /// The epoch lines of the run's metrics.jsonl (step lines left out).
     func metrics(_ run: URL) throws -> [[String: Any]] {
-        let text = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
-        return try text.split(separator: "\n").map {
-            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
-        }
+        try metricsLines(run).filter { $0["kind"] as? String == "epoch" }
     }
 
     func testTwoRanksLossFallsAndReplicasStayIdentical() throws {

@@ -1,0 +1,180 @@
+import ArgumentParser
+import DataPipeline
+import Foundation
+import NN
+import Training
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model (the default command).")
+
+    @OptionGroup var dataset: DatasetOptions
+
+    @Option(help: "Model: \(Architecture.listedNames.joined(separator: ", ")).")
+    var model = "resnet18"
+
+    @Option(help: "ResNet stem: imagenet (7×7/2 conv + max-pool) or small (3×3/1 conv, no pool; for 32–64 px).")
+    var stem = ResNetStem.imagenet
+
+    @Option(help: "Number of classes (default: the dataset's).")
+    var numClasses: Int?
+
+    @Option(help: "Epochs to train.")
+    var epochs = 8
+
+    @Option(help: "Batch size per rank (global batch = ranks × this).")
+    var batchSize = 64
+
+    @Option(help: "Training crop / evaluation size in pixels.")
+    var imageSize = 64
+
+    @Option(name: .customLong("lr"), help: "Peak learning rate (for the global batch; scale it with ranks × batch size).")
+    var learningRate: Float = 0.02
+
+    @Option(help: "Learning-rate schedule: cosine (per step, to 0) or constant.")
+    var lrSchedule: LRScheduleName = .cosine
+
+    @Option(help: "Linear warm-up epochs before the schedule.")
+    var warmupEpochs: Float = 1
+
+    @Option(help: "SGD momentum.")
+    var momentum: Float = 0.9
+
+    @Option(help: "Weight decay (L2, applied to all parameters like torch.optim.SGD).")
+    var weightDecay: Float = 5e-4
+
+    @Flag(help: "Nesterov momentum.")
+    var nesterov = false
+
+    @Option(help: "JPEG decode threads per rank.")
+    var workers = 2
+
+    @Option(help: "Compute threads per rank (default: local cores / ranks on this host).")
+    var threads: Int?
+
+    @Option(help: "Random seed (initialisation, shuffling, augmentation).")
+    var seed: UInt64 = 0
+
+    @Option(help: "Run directory for checkpoints, config.json and metrics.jsonl (default: runs/<date-time>).")
+    var output: String?
+
+    @Option(help: "Checkpoint to resume from (e.g. runs/x/last.safetensors).")
+    var resume: String?
+
+    @Option(help: "Initial weights: a torchvision state dict saved with safetensors (a different class count replaces the classifier).")
+    var pretrained: String?
+
+    @Option(help: "Training transform: auto (imagenet from 128 px up, else tiny-imagenet), imagenet (RandomResizedCrop + flip), tiny-imagenet or small (pad-4 RandomCrop + flip).")
+    var trainTransform = "auto"
+
+    @Option(help: "Validation transform: auto (follows --train-transform), imagenet (Resize(S ÷ 0.875) + CenterCrop(S)), native (Resize(S) + CenterCrop(S)).")
+    var evalTransform = "auto"
+
+    @Option(help: "Horizontal-flip probability in training (0 turns flipping off, e.g. for text or digits).")
+    var hflip: Float = 0.5
+
+    @Flag(help: "With RandomResizedCrop, decode JPEGs at full size instead of the smallest DCT scale that covers the crop.")
+    var exactDecode = false
+
+    @Option(help: "Classifier head: linear, or mlp:<hidden> for Linear → ReLU → Dropout(0.2) → Linear (tensors fc.0.*, fc.3.*).")
+    var head = "linear"
+
+    @Flag(help: "Train the classifier head alone: the backbone gets no gradient and its BatchNorm uses running statistics.")
+    var freezeBackbone = false
+
+    @Option(help: "Cross-entropy label smoothing ε (PyTorch's label_smoothing), e.g. 0.1.")
+    var labelSmoothing: Float = 0
+
+    @Option(help: "Clip the averaged gradient to this L2 norm (torch.nn.utils.clip_grad_norm_), e.g. 1.0.")
+    var clipGradNorm: Float?
+
+    @Option(help: "Write a step line (loss, top-1, LR, images/s, data-wait, all-reduce time) to metrics.jsonl every this many steps.")
+    var logEvery = 20
+
+    @Option(help: "Evaluate every this many epochs (always after the last).")
+    var evalEvery = 1
+
+    @Option(help: "What picks best.safetensors: val_top1, val_loss or val_f1.")
+    var saveBestBy = "val_top1"
+
+    @Flag(help: "No live progress line (the per-epoch summaries still print).")
+    var quiet = false
+
+    @Option(help: ArgumentHelp("Stop each epoch after this many steps (quick experiments, tests).", visibility: .hidden))
+    var maxStepsPerEpoch: Int?
+
+    @Option(help: ArgumentHelp("Exit after this epoch's checkpoint, as if interrupted (tests resume).", visibility: .hidden))
+    var interruptAfterEpoch: Int?
+
+    enum LRScheduleName: String, ExpressibleByArgument, CaseIterable { case cosine, constant }
+
+    func validate() throws {
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard imageSize >= 8 else { throw ValidationError("--image-size must be at least 8") }
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if pretrained != nil && resume != nil {
+            throw ValidationError("--pretrained and --resume exclude each other: a checkpoint already holds the weights")
+        }
+        guard ["auto", "imagenet", "tiny-imagenet", "small"].contains(trainTransform) else {
+            throw ValidationError("--train-transform must be auto, imagenet, tiny-imagenet or small")
+        }
+        guard ["auto", "imagenet", "native"].contains(evalTransform) else {
+            throw ValidationError("--eval-transform must be auto, imagenet or native")
+        }
+        guard hflip >= 0 && hflip <= 1 else { throw ValidationError("--hflip must be between 0 and 1") }
+        guard ClassifierHead(head) != nil else {
+            throw ValidationError("--head must be linear or mlp:<hidden units> (e.g. mlp:512), got '\(head)'")
+        }
+        guard learningRate > 0 else { throw ValidationError("--lr must be positive") }
+        var check = TrainConfig()
+        check.logEvery = logEvery
+        check.evalEvery = evalEvery
+        check.saveBestBy = saveBestBy
+        check.labelSmoothing = labelSmoothing
+        check.clipGradNorm = clipGradNorm
+        do { try check.validate() } catch { throw ValidationError("\(error)") }
+        guard Architecture.named(model) != nil else {
+            throw ValidationError("unknown model '\(model)'; available: \(Architecture.listedNames.joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        var config = TrainConfig()
+        dataset.apply(to: &config)
+        config.model = model
+        config.stem = stem.rawValue
+        config.numClasses = numClasses
+        config.epochs = epochs
+        config.batchSize = batchSize
+        config.imageSize = imageSize
+        config.learningRate = learningRate
+        config.cosineSchedule = lrSchedule == .cosine
+        config.warmupEpochs = warmupEpochs
+        config.momentum = momentum
+        config.weightDecay = weightDecay
+        config.nesterov = nesterov
+        config.workers = workers
+        config.threads = threads
+        config.seed = seed
+        config.outputDirectory = output
+        config.resume = resume
+        config.pretrained = pretrained
+        config.head = head
+        config.trainTransformPreset = trainTransform
+        config.evalTransformPreset = evalTransform
+        config.hflip = hflip
+        config.exactDecode = exactDecode
+        config.freezeBackbone = freezeBackbone
+        config.maxStepsPerEpoch = maxStepsPerEpoch
+        config.interruptAfterEpoch = interruptAfterEpoch
+        config.labelSmoothing = labelSmoothing
+        config.clipGradNorm = clipGradNorm
+        config.logEvery = logEvery
+        config.evalEvery = evalEvery
+        config.saveBestBy = saveBestBy
+        config.quiet = quiet
+        try Trainer.launch(config)
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+import NN
+import TestSupport
+import Training
+import XCTest
+
+/// Run control under real `mpirun`: step lines, --eval-every, --save-best-by, the stop on a
+/// non-finite gradient, gradient clipping.
+final class TrainingControlTests: XCTestCase {
+    var scratch: URL!
+    var data: URL!
+
+    override func setUpWithError() throws {
+        guard swiftDPTrainBinary() != nil else { throw XCTSkip("release binary not built") }
+        guard findExecutable("mpirun") != nil else { throw XCTSkip("mpirun not installed") }
+        scratch = try makeTemporaryDirectory("sdt-control")
+        data = scratch.appendingPathComponent("data")
+        try makeTinyImageNetFixture(at: data, classes: 3, trainPerClass: 8, valPerClass: 2, size: 32)
+    }
+
+    override func tearDownWithError() throws {
+        if let scratch { try? FileManager.default.removeItem(at: scratch) }
+    }
+
+    func train(_ arguments: [String], ranks: Int = 2) throws -> ProcessOutcome {
+        let outcome = try runMPI(ranks: ranks, binary: swiftDPTrainBinary()!, ["train", "--data", data.path,
+            "--image-size", "32", "--batch-size", "4", "--workers", "1", "--quiet", "--warmup-epochs", "0"] + arguments,
+            timeout: 300)
+        XCTAssertFalse(outcome.timedOut, outcome.output)
+        return outcome
+    }
+
+    /// 24 images, 2 ranks × 4 = 3 steps per epoch: a step line every 2 steps carries the step's
+    /// LR; validation only in epochs 2 and 3; best.safetensors by the lowest validation loss.
+    func testStepLinesEvalEveryAndBestByLoss() throws {
+        let run = scratch.appendingPathComponent("run")
+        let outcome = try train(["--epochs", "3", "--log-every", "2", "--eval-every", "2", "--save-best-by", "val_loss",
+                                 "--lr-schedule", "constant", "--lr", "0.01", "--output", run.path])
+        XCTAssertEqual(outcome.status, 0, outcome.output)
+        let lines = try metricsLines(run)
+        let steps = lines.filter { $0["kind"] as? String == "step" }
+        let epochs = lines.filter { $0["kind"] as? String == "epoch" }
+        XCTAssertEqual(steps.map { $0["step"] as? Int }, [2, 4, 6, 8])
+        XCTAssertEqual(steps[1]["epoch"] as? Double ?? 0, 4.0 / 3, accuracy: 1e-9)
+        for line in steps {
+            XCTAssertEqual(line["lr"] as? Double ?? 0, 0.01, accuracy: 1e-9)
+            XCTAssertTrue((line["loss"] as? Double)?.isFinite == true, "\(line)")
+            XCTAssertGreaterThan(line["grad_norm"] as? Double ?? 0, 0)
+        }
+        XCTAssertEqual(epochs.map { $0["epoch"] as? Int }, [1, 2, 3])
+        XCTAssertNil(epochs[0]["val_top1"], "epoch 1 does not evaluate with --eval-every 2")
+        XCTAssertNotNil(epochs[1]["val_top1"])
+        XCTAssertNotNil(epochs[2]["val_top1"], "the last epoch always evaluates")
+        let losses = epochs.dropFirst().map { $0["val_loss"] as! Double }
+        let file = try SafeTensorsFile.read(path: run.appendingPathComponent("best.safetensors").path)
+        let state = try JSONDecoder().decode(TrainingState.self, from: Data(file.metadata["swift_dp_train.state"]!.utf8))
+        XCTAssertEqual(state.bestScore ?? 0, -losses.min()!, accuracy: 1e-12)
+        XCTAssertEqual(state.epoch, losses[1] < losses[0] ? 3 : 2)
+    }
+
+    /// lr 1e30 after a good epoch: the step that overflows stops every rank with one message,
+    /// exit 1, no MPI_Abort, and the epoch-1 checkpoint stays byte for byte as it was.
+    func testNonFiniteGradientStopsAllRanksAndKeepsTheLastGoodCheckpoint() throws {
+        let run = scratch.appendingPathComponent("run")
+        let first = try train(["--epochs", "2", "--interrupt-after-epoch", "1", "--output", run.path])
+        XCTAssertEqual(first.status, 0, first.output)
+        let last = run.appendingPathComponent("last.safetensors")
+        let before = try Data(contentsOf: last)
+        let diverging = try train(["--epochs", "2", "--resume", last.path, "--lr", "1e30"])
+        XCTAssertEqual(diverging.status, 1, diverging.output)
+        XCTAssertTrue(diverging.stderr.contains("the gradient is not finite"), diverging.output)
+        XCTAssertTrue(diverging.stderr.contains("(epoch 2, step "), diverging.output)
+        XCTAssertTrue(diverging.stderr.contains("--clip-grad-norm"), diverging.output)
+        XCTAssertTrue(diverging.stderr.contains("last.safetensors (epoch 1), untouched"), diverging.output)
+        XCTAssertFalse(diverging.output.contains("MPI_ABORT"), diverging.output)
+        XCTAssertEqual(try Data(contentsOf: last), before)
+    }
+
+    /// With --clip-grad-norm 1e-9 (and no momentum or weight decay) one step at lr 1 moves no
+    /// weight by more than 1e-9 (plus float rounding); without clipping the same step moves them visibly.
+    func testClipGradNormBoundsTheUpdate() throws {
+        func weightsAfterOneStep(_ extra: [String], _ name: String) throws -> [String: [Float]] {
+            let run = scratch.appendingPathComponent(name)
+            let outcome = try train(["--epochs", "1", "--max-steps-per-epoch", "1", "--momentum", "0", "--weight-decay", "0",
+                                     "--lr-schedule", "constant", "--output", run.path] + extra, ranks: 1)
+            XCTAssertEqual(outcome.status, 0, outcome.output)
+            let file = try SafeTensorsFile.read(path: run.appendingPathComponent("last.safetensors").path)
+            var weights: [String: [Float]] = [:]
+            for name in file.names where name.hasSuffix(".weight") && !name.hasPrefix("optimizer.") {
+                weights[name] = try file.tensors[name]!.floats()
+            }
+            return weights
+        }
+        let still = try weightsAfterOneStep(["--lr", "1e-30"], "still")
+        let clipped = try weightsAfterOneStep(["--lr", "1", "--clip-grad-norm", "1e-9"], "clipped")
+        let free = try weightsAfterOneStep(["--lr", "1"], "free")
+        func largestChange(_ a: [String: [Float]]) -> Float {
+            a.map { name, values in zip(values, still[name]!).map { abs($0 - $1) }.max() ?? 0 }.max() ?? 0
+        }
+        XCTAssertLessThanOrEqual(largestChange(clipped), 1e-8, "float32 rounding allows an ulp or two")
+        XCTAssertGreaterThan(largestChange(free), 1e-3)
+    }
+}
