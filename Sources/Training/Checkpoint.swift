@@ -13,7 +13,7 @@ public enum Checkpoint {
     static let momentumPrefix = "optimizer.momentum_buffer."
 
     public static func save(to path: String, model: ClassifierModel, optimizer: SGD, state: TrainingState,
-                            config: TrainConfig, worldSize: Int) throws {
+                            config: TrainConfig, worldSize: Int, metrics: EpochMetrics? = nil) throws {
         var records = StateDict.records(of: model.store)
         for p in model.store.parameters {
             let values = StateDict.pytorchLayout(optimizer.momentumBuffer + p.offset, entry: p)
@@ -21,7 +21,7 @@ public enum Checkpoint {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let metadata: [String: String] = [
+        var metadata: [String: String] = [
             "format": "pt",
             "swift_dp_train.format_version": formatVersion,
             "swift_dp_train.architecture": model.architecture,
@@ -37,6 +37,7 @@ public enum Checkpoint {
             "swift_dp_train.class_descriptions": String(decoding: try encoder.encode(state.classDescriptions ?? state.classNames),
                                                          as: UTF8.self),
         ]
+        if let metrics { metadata["swift_dp_train.metrics"] = String(decoding: try encoder.encode(metrics), as: UTF8.self) }
         try SafeTensorsWriter.write(tensors: records, metadata: metadata, to: path)
     }
 

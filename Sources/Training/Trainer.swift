@@ -165,8 +165,8 @@ public final class Trainer {
                 }
                 metrics.epochSeconds = Date().timeIntervalSince(started)
                 try runLog?.epoch(metrics)
-                try saveCheckpoint(named: "last.safetensors")
-                if improved { try saveCheckpoint(named: "best.safetensors") }
+                try saveCheckpoint(named: "last.safetensors", metrics: metrics)
+                if improved { try saveCheckpoint(named: "best.safetensors", metrics: metrics) }
                 print(Trainer.epochSummary(metrics, epochs: config.epochs, improved: improved))
             }
             if let stop = config.interruptAfterEpoch, state.epoch == stop, state.epoch < config.epochs {
@@ -393,9 +393,9 @@ public final class Trainer {
               + "eval Resize(\(evalResize)) + CenterCrop(\(config.imageSize))")
     }
 
-    func saveCheckpoint(named name: String) throws {
+    func saveCheckpoint(named name: String, metrics: EpochMetrics) throws {
         try Checkpoint.save(to: runDirectory + "/" + name, model: model, optimizer: optimizer, state: state,
-                            config: config, worldSize: comm.worldSize)
+                            config: config, worldSize: comm.worldSize, metrics: metrics)
     }
 
     static func defaultRunDirectory() -> String {

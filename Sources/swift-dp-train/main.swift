@@ -12,7 +12,7 @@ struct SwiftDPTrain: ParsableCommand {
             Launch with `mpirun -np <ranks> swift-dp-train [train] …`; without mpirun it runs as one rank.
             With no --data it trains on a small built-in dataset, generated once into a cache directory.
             """,
-        subcommands: [Train.self, Eval.self, Predict.self, Export.self, CheckData.self, Bench.self, BenchData.self, Models.self,
+        subcommands: [Train.self, Eval.self, Predict.self, Export.self, Inspect.self, CheckData.self, Bench.self, BenchData.self, Models.self,
                       SelfTestCommunicatorCommand.self],
         defaultSubcommand: Train.self)
 }
@@ -69,6 +69,22 @@ struct Export: ParsableCommand {
         do {
             let count = try PretrainedWeights.export(checkpoint: checkpoint, to: output)
             print("wrote \(count) tensors to \(output)")
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what a checkpoint (or exported weights, or a state dict) holds: model, classes, progress, metrics, config.")
+
+    @Argument(help: "A safetensors file, e.g. runs/x/best.safetensors.") var checkpoint: String
+
+    func run() throws {
+        do {
+            print(try CheckpointInspection.describe(path: checkpoint))
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure
@@ -142,19 +158,11 @@ struct Models: ParsableCommand {
         print("model                  parameters   input")
         for spec in Architecture.all where spec.isListed {
             let count = ClassifierModel.parameterCount(of: spec, numClasses: 1000)
-            let countText = grouped(count)
+            let countText = CheckpointInspection.grouped(count)
             print(spec.name.padding(toLength: 20, withPad: " ", startingAt: 0)
                   + String(repeating: " ", count: max(0, 13 - countText.count)) + countText
                   + "   \(spec.defaultImageSize)×\(spec.defaultImageSize)")
         }
-    }
-
-    /// 11689512 → "11,689,512", whatever the locale.
-    func grouped(_ n: Int) -> String {
-        var digits = Array(String(n))
-        var i = digits.count - 3
-        while i > 0 { digits.insert(",", at: i); i -= 3 }
-        return String(digits)
     }
 }
 

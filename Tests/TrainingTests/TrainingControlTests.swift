@@ -56,6 +56,15 @@ final class TrainingControlTests: XCTestCase {
         let state = try JSONDecoder().decode(TrainingState.self, from: Data(file.metadata["swift_dp_train.state"]!.utf8))
         XCTAssertEqual(state.bestScore ?? 0, -losses.min()!, accuracy: 1e-12)
         XCTAssertEqual(state.epoch, losses[1] < losses[0] ? 3 : 2)
+
+        // `inspect` reads it back: model, classes, progress, the epoch's metrics, the config.
+        let inspect = try runProcess(swiftDPTrainBinary()!, ["inspect", run.appendingPathComponent("last.safetensors").path])
+        XCTAssertEqual(inspect.status, 0, inspect.output)
+        for expected in ["swift-dp-train checkpoint (format 1)", "model    resnet18 (imagenet stem, linear head, trained at 32 px",
+                         "classes  3: ", "trained  3 epoch(s), 9 step(s) on 2 rank(s)", "metrics  epoch 3: train loss ",
+                         "\"saveBestBy\":\"val_loss\""] {
+            XCTAssertTrue(inspect.stdout.contains(expected), "missing '\(expected)' in:\n\(inspect.output)")
+        }
     }
 
     /// lr 1e30 after a good epoch: the step that overflows stops every rank with one message,
