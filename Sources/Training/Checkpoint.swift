@@ -3,7 +3,8 @@ import NN
 
 /// Checkpoints are safetensors files: the model under torchvision names and layouts (so
 /// `safetensors.torch.load_file` + `load_state_dict` works after dropping the optimizer
-/// entries), the SGD momentum as `optimizer.momentum_buffer.<name>` in the same layout, and
+/// entries), the SGD momentum as `optimizer.momentum_buffer.<name>` in the same layout, the
+/// weight average (`--ema-decay`) as `ema.<name>` for parameters and buffers, and
 /// the training state as JSON strings in the header metadata. Writes are atomic.
 /// There is no generator state to save: every random choice derives from (seed, epoch,
 /// sample index), so seed + completed epochs + global step restore the stream exactly.
@@ -11,10 +12,18 @@ public enum Checkpoint {
     /// Bumped when the metadata changes meaning.
     public static let formatVersion = "1"
     static let momentumPrefix = "optimizer.momentum_buffer."
+    static let emaPrefix = "ema."
+    /// Tensors of the run's state, not of the model: every reader of model weights skips them.
+    public static let trainingStatePrefixes = ["optimizer.", emaPrefix]
 
-    public static func save(to path: String, model: ClassifierModel, optimizer: SGD, state: TrainingState,
-                            config: TrainConfig, worldSize: Int, metrics: EpochMetrics? = nil) throws {
+    public static func save(to path: String, model: ClassifierModel, optimizer: SGD, ema: ModelEMA? = nil,
+                            state: TrainingState, config: TrainConfig, worldSize: Int, metrics: EpochMetrics? = nil) throws {
         var records = StateDict.records(of: model.store)
+        if let ema {
+            records += StateDict.records(of: ema.model.store).map {
+                SafeTensorRecord(name: emaPrefix + $0.name, dtype: $0.dtype, shape: $0.shape, data: $0.data)
+            }
+        }
         for p in model.store.parameters {
             let values = StateDict.pytorchLayout(optimizer.momentumBuffer + p.offset, entry: p)
             records.append(SafeTensorRecord(name: momentumPrefix + p.name, dtype: .f32, shape: p.shape, floats: values))
@@ -42,8 +51,8 @@ public enum Checkpoint {
     }
 
     /// Restores model, buffers and momentum; returns the training state to continue from.
-    public static func load(from path: String, model: ClassifierModel, optimizer: SGD, config: TrainConfig,
-                            worldSize: Int) throws -> TrainingState {
+    public static func load(from path: String, model: ClassifierModel, optimizer: SGD, ema: ModelEMA? = nil,
+                            config: TrainConfig, worldSize: Int) throws -> TrainingState {
         let file = try SafeTensorsFile.read(path: path)
         let metadata = file.metadata
         guard let version = metadata["swift_dp_train.format_version"] else {
@@ -72,7 +81,17 @@ public enum Checkpoint {
             warn("\(path) was written by \(savedWorld) rank(s), resuming on \(worldSize): training continues, "
                  + "but not bit for bit as the original run would have")
         }
-        try StateDict.load(file.tensors, into: model.store, source: path, ignoringPrefixes: [momentumPrefix])
+        try StateDict.load(file.tensors, into: model.store, source: path, ignoringPrefixes: trainingStatePrefixes)
+        if let ema {
+            let averaged = file.tensors.filter { $0.key.hasPrefix(emaPrefix) }
+            if averaged.isEmpty {
+                warn("\(path) holds no weight average (the run had no --ema-decay): the average starts at the checkpoint's weights")
+                ema.copy(from: model)
+            } else {
+                let renamed = Dictionary(uniqueKeysWithValues: averaged.map { (String($0.key.dropFirst(emaPrefix.count)), $0.value) })
+                try StateDict.load(renamed, into: ema.model.store, source: path + " (ema.)")
+            }
+        }
         for p in model.store.parameters {
             guard let r = file.tensors[momentumPrefix + p.name], r.shape == p.shape, r.dtype == .f32 else {
                 throw TrainingError("\(path): missing or malformed \(momentumPrefix + p.name)")
@@ -95,7 +114,8 @@ public enum PretrainedWeights {
         guard file.metadata["swift_dp_train.format_version"] != nil else {
             throw TrainingError("\(checkpoint): not a swift-dp-train checkpoint (no swift_dp_train.format_version in the metadata)")
         }
-        let model = file.names.filter { !$0.hasPrefix(Checkpoint.momentumPrefix) }.map { file.tensors[$0]! }
+        let model = file.names.filter { name in !Checkpoint.trainingStatePrefixes.contains { name.hasPrefix($0) } }
+            .map { file.tensors[$0]! }
         var metadata = ["format": "pt"]
         for key in ["swift_dp_train.architecture", "swift_dp_train.stem", "swift_dp_train.num_classes",
                     "swift_dp_train.head", "swift_dp_train.image_size", "swift_dp_train.eval_resize", "swift_dp_train.class_names",
@@ -124,6 +144,6 @@ public enum PretrainedWeights {
             }
         }
         try StateDict.load(file.tensors, into: model.store, source: path,
-                           ignoringPrefixes: [Checkpoint.momentumPrefix] + skip, keepingInitialised: keep)
+                           ignoringPrefixes: Checkpoint.trainingStatePrefixes + skip, keepingInitialised: keep)
     }
 }

@@ -8,8 +8,9 @@ public enum CheckpointInspection {
     public static func describe(path: String) throws -> String {
         let file = try SafeTensorsFile.read(path: path)
         let meta = file.metadata
-        let optimizerState = file.names.filter { $0.hasPrefix("optimizer.") }
-        let modelTensors = file.names.filter { !$0.hasPrefix("optimizer.") }
+        let isRunState = { (name: String) in Checkpoint.trainingStatePrefixes.contains { name.hasPrefix($0) } }
+        let runState = file.names.filter(isRunState)
+        let modelTensors = file.names.filter { !isRunState($0) }
         let parameters = modelTensors.reduce(0) { total, name in
             let r = file.tensors[name]!
             return r.dtype == .f32 && !name.hasSuffix("running_mean") && !name.hasSuffix("running_var")
@@ -26,7 +27,7 @@ public enum CheckpointInspection {
         }
         lines.append(("file", "\(path): \(kind)"))
         lines.append(("tensors", "\(modelTensors.count) model tensors, \(grouped(parameters)) parameters"
-                      + (optimizerState.isEmpty ? "" : "; \(optimizerState.count) optimizer-state tensors")))
+                      + (runState.isEmpty ? "" : "; \(runState.count) optimizer and weight-average tensors")))
         if let architecture = meta["swift_dp_train.architecture"] {
             var model = architecture
             var details: [String] = []
@@ -56,7 +57,8 @@ public enum CheckpointInspection {
             lines.append(("trained", progress))
             if state.bestTop1 >= 0 {
                 lines.append(("best", String(format: "val top-1 %.2f%%", state.bestTop1 * 100)
-                              + (state.bestScore.map { String(format: " (score %.6g)", $0) } ?? "")))
+                              + (state.bestScore.map { String(format: " (score %.6g)", $0) } ?? "")
+                              + (state.bestIsEMA == true ? ", the weight average's" : "")))
             }
         }
         if let json = meta["swift_dp_train.metrics"],

@@ -116,7 +116,7 @@ public struct InferenceModel {
             throw TrainingError("\(path) has a \(classes)-class classifier, not \(asked) (--num-classes)")
         }
         model = try ClassifierModel(architecture: architecture, numClasses: classes, stem: stem, head: head, seed: 0)
-        try StateDict.load(file.tensors, into: model.store, source: path, ignoringPrefixes: [Checkpoint.momentumPrefix])
+        try StateDict.load(file.tensors, into: model.store, source: path, ignoringPrefixes: Checkpoint.trainingStatePrefixes)
 
         func stringList(_ key: String) -> [String]? {
             guard let json = metadata[key], let list = try? JSONDecoder().decode([String].self, from: Data(json.utf8)),

@@ -53,6 +53,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var freezeBackbone = false
     /// Cross-entropy label smoothing ε (PyTorch's `label_smoothing`).
     public var labelSmoothing: Float = 0
+    /// Keep an exponential moving average of the weights with this decay (timm's model EMA,
+    /// e.g. 0.9998), evaluated beside the model; nil = off.
+    public var emaDecay: Float?
     /// Clip the averaged gradient to this L2 norm (torch.nn.utils.clip_grad_norm_); nil = off.
     public var clipGradNorm: Float?
     /// A step line in metrics.jsonl every this many steps.
@@ -111,6 +114,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         }
         guard labelSmoothing >= 0 && labelSmoothing < 1 else {
             throw TrainingError("--label-smoothing must be in [0, 1) (got \(labelSmoothing))")
+        }
+        if let decay = emaDecay, !(decay > 0 && decay < 1) {
+            throw TrainingError("--ema-decay must be between 0 and 1, e.g. 0.9998 (got \(decay))")
         }
         if let clip = clipGradNorm, !(clip > 0) { throw TrainingError("--clip-grad-norm must be positive (got \(clip))") }
     }

@@ -25,6 +25,8 @@ public final class Trainer {
     let evalResize: Int
     var state: TrainingState
     var runLog: RunLog?
+    /// `--ema-decay`: the averaged weights, evaluated beside the model.
+    let ema: ModelEMA?
 
     /// Entry point of `swift-dp-train train`: picks the communicator (MPI under mpirun) and runs.
     /// A set-up error is reported once and every rank exits 1; an error once training has
@@ -74,9 +76,11 @@ public final class Trainer {
         guard let head = ClassifierHead(config.head) else {
             throw TrainingError("unknown head '\(config.head)': use linear or mlp:<hidden units>, e.g. mlp:512")
         }
-        model = try ClassifierModel(architecture: config.model, numClasses: numClasses, stem: stem, head: head,
-                                    seed: config.seed)
+        let model = try ClassifierModel(architecture: config.model, numClasses: numClasses, stem: stem, head: head,
+                                        seed: config.seed)
         model.freezeBackbone = config.freezeBackbone
+        self.model = model
+        ema = try config.emaDecay.map { try ModelEMA(like: model, decay: $0) }
         optimizer = SGD(store: model.store, momentum: config.momentum, weightDecay: config.weightDecay,
                         nesterov: config.nesterov)
         // Only what trains is reduced: with a frozen backbone, the head's tail of the buffer.
@@ -99,7 +103,7 @@ public final class Trainer {
             // Only rank 0 reads the file (nodes need not share a filesystem); the weights and
             // state reach the other ranks in `synchronizeStartingState`.
             if isRoot {
-                state = try Checkpoint.load(from: resume, model: model, optimizer: optimizer, config: config,
+                state = try Checkpoint.load(from: resume, model: model, optimizer: optimizer, ema: ema, config: config,
                                             worldSize: comm.worldSize)
             }
             runDirectory = config.outputDirectory ?? (resume as NSString).deletingLastPathComponent
@@ -135,15 +139,27 @@ public final class Trainer {
             averageBatchNormStatistics()
             try checkReplicasAgree()
             let evaluates = (epoch + 1) % config.evalEvery == 0 || epoch + 1 == config.epochs
-            let eval = evaluates ? try evaluate() : nil
+            let eval = evaluates ? try evaluate(model) : nil
+            var emaEval: EvaluationTotals?
+            if evaluates, let ema {
+                averageBatchNormStatistics(of: ema.model)
+                emaEval = try evaluate(ema.model)
+            }
             state.epoch = epoch + 1
+            // The best model is the raw one or its EMA, whichever scores higher (as timm keeps it).
             var improved = false
+            var bestModel = model
             if let eval {
-                let score = criterion.score(top1: eval.top1, loss: eval.loss, f1: eval.f1 ?? 0)
-                improved = state.bestScore.map { score > $0 } ?? true
+                var best = (eval, criterion.score(top1: eval.top1, loss: eval.loss, f1: eval.f1 ?? 0))
+                if let emaEval, let ema {
+                    let score = criterion.score(top1: emaEval.top1, loss: emaEval.loss, f1: emaEval.f1 ?? 0)
+                    if score > best.1 { best = (emaEval, score); bestModel = ema.model }
+                }
+                improved = state.bestScore.map { best.1 > $0 } ?? true
                 if improved {
-                    state.bestScore = score
-                    state.bestTop1 = eval.top1
+                    state.bestScore = best.1
+                    state.bestTop1 = best.0.top1
+                    state.bestIsEMA = bestModel !== model
                 }
             }
 
@@ -163,10 +179,15 @@ public final class Trainer {
                     metrics.valRecall = eval.recall
                     metrics.valF1 = eval.f1
                 }
+                if let emaEval {
+                    metrics.emaValLoss = emaEval.loss
+                    metrics.emaValTop1 = emaEval.top1
+                    metrics.emaValTop5 = emaEval.top5
+                }
                 metrics.epochSeconds = Date().timeIntervalSince(started)
                 try runLog?.epoch(metrics)
                 try saveCheckpoint(named: "last.safetensors", metrics: metrics)
-                if improved { try saveCheckpoint(named: "best.safetensors", metrics: metrics) }
+                if improved { try saveCheckpoint(named: "best.safetensors", metrics: metrics, weights: bestModel) }
                 print(Trainer.epochSummary(metrics, epochs: config.epochs, improved: improved))
             }
             if let stop = config.interruptAfterEpoch, state.epoch == stop, state.epoch < config.epochs {
@@ -185,6 +206,7 @@ public final class Trainer {
         if let loss = m.valLoss, let top1 = m.valTop1, let top5 = m.valTop5 {
             text += String(format: "  |  val loss %.4f  top-1 %.2f%%  top-5 %.2f%%", loss, top1 * 100, top5 * 100)
             if let f1 = m.valF1 { text += String(format: "  F1 %.4f", f1) }
+            if let emaTop1 = m.emaValTop1 { text += String(format: "  EMA top-1 %.2f%%", emaTop1 * 100) }
             text += "  (\(m.valImages ?? 0) images)"
         }
         text += String(format: "  |  %.1f img/s  data-wait %.0f%%  %@", m.imagesPerSecond, m.dataWait * 100,
@@ -259,6 +281,7 @@ public final class Trainer {
                 stepScale *= Float(min(1, Double(maxNorm) / (gradNorm + 1e-6)))
             }
             optimizer.step(learningRate: lr, gradientScale: stepScale, range: trainable)
+            ema?.update(from: model)
             state.globalStep += 1
 
             lossSum += Double(batchLoss) * Double(batchImages)
@@ -322,7 +345,9 @@ public final class Trainer {
 
     /// DDP keeps per-rank BatchNorm statistics; averaging them before evaluation and
     /// checkpointing makes every rank (and the saved model) hold the same buffers.
-    func averageBatchNormStatistics() {
+    func averageBatchNormStatistics() { averageBatchNormStatistics(of: model) }
+
+    func averageBatchNormStatistics(of model: ClassifierModel) {
         let store = model.store
         // A frozen backbone never updates its statistics, and averaging equal values could
         // still change their last bit.
@@ -359,7 +384,7 @@ public final class Trainer {
     // MARK: - Evaluation
 
     /// Every validation image is evaluated exactly once, whatever the rank count.
-    func evaluate() throws -> EvaluationTotals {
+    func evaluate(_ model: ClassifierModel) throws -> EvaluationTotals {
         try evaluateDataset(model: model, dataset: valSet, imageSize: config.imageSize, resize: evalResize,
                             batchSize: config.batchSize, workers: config.workers, maxPixels: config.maxPixels,
                             strict: config.strictData, communicator: comm)
@@ -393,9 +418,11 @@ public final class Trainer {
               + "eval Resize(\(evalResize)) + CenterCrop(\(config.imageSize))")
     }
 
-    func saveCheckpoint(named name: String, metrics: EpochMetrics) throws {
-        try Checkpoint.save(to: runDirectory + "/" + name, model: model, optimizer: optimizer, state: state,
-                            config: config, worldSize: comm.worldSize, metrics: metrics)
+    /// `weights`: the model whose tensors the file holds as the model (the EMA's for a best
+    /// checkpoint it won); the optimizer state and EMA are always the run's.
+    func saveCheckpoint(named name: String, metrics: EpochMetrics, weights: ClassifierModel? = nil) throws {
+        try Checkpoint.save(to: runDirectory + "/" + name, model: weights ?? model, optimizer: optimizer, ema: ema,
+                            state: state, config: config, worldSize: comm.worldSize, metrics: metrics)
     }
 
     static func defaultRunDirectory() -> String {
@@ -409,11 +436,22 @@ public final class Trainer {
     /// Every rank starts from rank 0's weights, buffers, momentum and training state (as DDP
     /// broadcasts at construction).
     func synchronizeStartingState() throws {
-        guard comm.worldSize > 1 else { return }
-        var bytes = isRoot ? Array(try JSONEncoder().encode(state)) : []
-        comm.broadcast(bytes: &bytes, root: 0)
-        state = try JSONDecoder().decode(TrainingState.self, from: Data(bytes))
-        broadcastModelState(model: model, optimizer: optimizer, communicator: comm)
+        if comm.worldSize > 1 {
+            var bytes = isRoot ? Array(try JSONEncoder().encode(state)) : []
+            comm.broadcast(bytes: &bytes, root: 0)
+            state = try JSONDecoder().decode(TrainingState.self, from: Data(bytes))
+            broadcastModelState(model: model, optimizer: optimizer, communicator: comm)
+        }
+        guard let ema else { return }
+        if config.resume == nil {
+            // After --pretrained and the broadcast: the average starts at the starting weights.
+            ema.copy(from: model)
+        } else if comm.worldSize > 1 {
+            let store = ema.model.store
+            comm.broadcast(store.values, count: store.parameterCount, root: 0)
+            comm.broadcast(store.floatBuffers, count: store.floatBufferCount, root: 0)
+            comm.broadcast(store.intBuffers, count: store.intBufferCount, root: 0)
+        }
     }
 
     func log(_ message: String) { if isRoot { print(message) } }
@@ -428,6 +466,8 @@ public struct TrainingState: Codable, Sendable {
     public var bestTop1 = -1.0
     /// The `--save-best-by` score of the best model (larger is better); nil before the first evaluation.
     public var bestScore: Double?
+    /// best.safetensors holds the EMA's weights (`--ema-decay`), not the raw model's.
+    public var bestIsEMA: Bool?
     public var classNames: [String]
     /// Readable class names (e.g. from words.txt), shown by `predict`.
     public var classDescriptions: [String]?

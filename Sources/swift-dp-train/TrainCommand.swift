@@ -85,6 +85,9 @@ struct Train: ParsableCommand {
     @Option(help: "Cross-entropy label smoothing ε (PyTorch's label_smoothing), e.g. 0.1.")
     var labelSmoothing: Float = 0
 
+    @Option(help: "Keep an exponential moving average of the weights with this decay (timm's model EMA, e.g. 0.9998); evaluated beside the model, best checkpoint from either.")
+    var emaDecay: Float?
+
     @Option(help: "Clip the averaged gradient to this L2 norm (torch.nn.utils.clip_grad_norm_), e.g. 1.0.")
     var clipGradNorm: Float?
 
@@ -134,6 +137,7 @@ struct Train: ParsableCommand {
         check.saveBestBy = saveBestBy
         check.labelSmoothing = labelSmoothing
         check.clipGradNorm = clipGradNorm
+        check.emaDecay = emaDecay
         do { try check.validate() } catch { throw ValidationError("\(error)") }
         guard Architecture.named(model) != nil else {
             throw ValidationError("unknown model '\(model)'; available: \(Architecture.listedNames.joined(separator: ", "))")
@@ -171,6 +175,7 @@ struct Train: ParsableCommand {
         config.interruptAfterEpoch = interruptAfterEpoch
         config.labelSmoothing = labelSmoothing
         config.clipGradNorm = clipGradNorm
+        config.emaDecay = emaDecay
         config.logEvery = logEvery
         config.evalEvery = evalEvery
         config.saveBestBy = saveBestBy

@@ -67,6 +67,30 @@ final class TrainingControlTests: XCTestCase {
         }
     }
 
+    /// --ema-decay: the average is evaluated beside the model every epoch, saved as `ema.*` in
+    /// the checkpoint (which `eval` still reads as plain weights), and an interrupted run resumed
+    /// ends with the same average as the uninterrupted one.
+    func testEMAIsEvaluatedSavedAndResumedExactly() throws {
+        let whole = scratch.appendingPathComponent("whole"), parts = scratch.appendingPathComponent("parts")
+        let common = ["--epochs", "2", "--ema-decay", "0.9", "--lr", "0.05"]
+        XCTAssertEqual(try train(common + ["--output", whole.path]).status, 0)
+        XCTAssertEqual(try train(common + ["--output", parts.path, "--interrupt-after-epoch", "1"]).status, 0)
+        let resumed = try train(common + ["--resume", parts.appendingPathComponent("last.safetensors").path])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        let epochs = try metricsLines(whole).filter { $0["kind"] as? String == "epoch" }
+        XCTAssertEqual(epochs.count, 2)
+        for line in epochs { XCTAssertNotNil(line["ema_val_top1"], "\(line)") }
+        let a = try SafeTensorsFile.read(path: whole.appendingPathComponent("last.safetensors").path)
+        let b = try SafeTensorsFile.read(path: parts.appendingPathComponent("last.safetensors").path)
+        let averaged = a.names.filter { $0.hasPrefix("ema.") }
+        XCTAssertTrue(averaged.contains("ema.fc.weight") && averaged.contains("ema.bn1.running_mean"), "\(averaged.prefix(5))")
+        for name in averaged { XCTAssertEqual(a.tensors[name]!.data, b.tensors[name]?.data, name) }
+        XCTAssertNotEqual(a.tensors["ema.fc.weight"]!.data, a.tensors["fc.weight"]!.data, "the average lags the model")
+        let eval = try runProcess(swiftDPTrainBinary()!, ["eval", "--data", data.path, "--checkpoint",
+                                                          whole.appendingPathComponent("last.safetensors").path, "--workers", "1"])
+        XCTAssertEqual(eval.status, 0, eval.output)
+    }
+
     /// lr 1e30 after a good epoch: the step that overflows stops every rank with one message,
     /// exit 1, no MPI_Abort, and the epoch-1 checkpoint stays byte for byte as it was.
     func testNonFiniteGradientStopsAllRanksAndKeepsTheLastGoodCheckpoint() throws {
@@ -108,5 +132,24 @@ final class TrainingControlTests: XCTestCase {
         }
         XCTAssertLessThanOrEqual(largestChange(clipped), 1e-8, "float32 rounding allows an ulp or two")
         XCTAssertGreaterThan(largestChange(free), 1e-3)
+    }
+}
+
+final class ModelEMATests: XCTestCase {
+    /// e ← e + (1 − decay)(m − e) for parameters and float buffers; integer buffers copied.
+    func testUpdateIsTimmLerp() throws {
+        let model = try ClassifierModel(architecture: "resnet18", numClasses: 3, stem: .small, seed: 1)
+        let ema = try ModelEMA(like: model, decay: 0.75)
+        let start = Array(UnsafeBufferPointer(start: ema.model.store.values, count: 100))
+        XCTAssertEqual(start, Array(UnsafeBufferPointer(start: model.store.values, count: 100)), "starts as a copy")
+        let store = model.store
+        for i in 0..<store.parameterCount { store.values[i] += 1 }
+        for i in 0..<store.floatBufferCount { store.floatBuffers[i] = 2 }
+        for i in 0..<store.intBufferCount { store.intBuffers[i] = 7 }
+        ema.update(from: model)
+        for i in 0..<100 { XCTAssertEqual(ema.model.store.values[i], start[i] + 0.25, accuracy: 1e-6) }
+        let buffer = store.buffer(named: "bn1.running_var")!
+        XCTAssertEqual(ema.model.store.floatBuffer(buffer)[0], 1 + 0.25 * (2 - 1), accuracy: 1e-6)
+        XCTAssertEqual(ema.model.store.intBuffers[0], 7)
     }
 }
