@@ -116,7 +116,7 @@ public struct CurvePlot {
         let rate = stepRates.count >= 2
             ? Series(name: "learning rate", points: stepRates, color: Palette.learningRate, lineWidth: 1.5, markers: false)
             : Series(name: "learning rate", points: points(\.lr), color: Palette.learningRate, lineWidth: 2, markers: true)
-        let learningRate = Panel(title: "Learning rate", series: [rate], includesZero: true, tickRange: 0...Double.greatestFiniteMagnitude)
+        let learningRate = Panel(title: "Learning rate", series: [rate], includesZero: true, tickRange: 0...Double.infinity)
         return [loss, accuracy, learningRate].map { panel in
             var panel = panel
             panel.series.removeAll { $0.points.isEmpty }
