@@ -12,7 +12,8 @@ struct SwiftDPTrain: ParsableCommand {
             Launch with `mpirun -np <ranks> swift-dp-train [train] …`; without mpirun it runs as one rank.
             With no --data it trains on a small built-in dataset, generated once into a cache directory.
             """,
-        subcommands: [Train.self, Eval.self, Predict.self, Export.self, Inspect.self, CheckData.self, Bench.self, BenchData.self, Models.self,
+        subcommands: [Train.self, Eval.self, Predict.self, Export.self, Inspect.self, Plot.self, CheckData.self, Bench.self,
+                      BenchData.self, Models.self,
                       SelfTestCommunicatorCommand.self],
         defaultSubcommand: Train.self)
 }
