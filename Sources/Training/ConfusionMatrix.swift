@@ -11,6 +11,9 @@ public struct ConfusionMatrix: Sendable, Equatable {
     public let classCount: Int
     /// `classCount × classCount`, `counts[t * classCount + p]` = samples of class t predicted as p.
     public var counts: [Int64]
+    /// Evaluations keep a matrix up to this many classes (ImageNet's 1000): larger ones would
+    /// all-reduce K² numbers every evaluation.
+    public static let largestClassCount = 1000
 
     public init(classCount: Int) {
         precondition(classCount > 0, "a confusion matrix needs at least one class")

@@ -15,6 +15,11 @@ public struct EvaluationTotals: Codable, Sendable {
     public var precision: Double? = nil
     public var recall: Double? = nil
     public var f1: Double? = nil
+    /// Rows = true class, columns = predicted; kept for models of up to
+    /// `ConfusionMatrix.largestClassCount` classes (the all-reduce moves K² numbers).
+    public var confusion: ConfusionMatrix? = nil
+
+    enum CodingKeys: String, CodingKey { case loss, top1, top5, images, skipped, precision, recall, f1 }
 }
 
 /// Every image of `dataset` is evaluated exactly once: rank r takes images r, r+W, … (no
@@ -31,6 +36,7 @@ func evaluateDataset(model: ClassifierModel, dataset: ImageDataset, imageSize: I
     defer { loader.stop() }
     let loss = SoftmaxCrossEntropy()
     var lossSum = 0.0, top1 = 0, top5 = 0, images = 0, skipped = 0
+    var confusion = model.numClasses <= ConfusionMatrix.largestClassCount ? ConfusionMatrix(classCount: model.numClasses) : nil
     while let batch = loader.next() {
         if strict, let problem = batch.problems.first { throw TrainingError(problem + " (--strict-data)") }
         skipped += batch.skipped
@@ -41,14 +47,28 @@ func evaluateDataset(model: ClassifierModel, dataset: ImageDataset, imageSize: I
             top1 += loss.correctCount(topK: 1)
             top5 += loss.correctCount(topK: min(5, model.numClasses))
             images += batch.count
+            if confusion != nil {
+                for i in 0..<batch.count {
+                    confusion!.add(trueClass: Int(batch.labels[i]), predicted: loss.predictedClass(sample: i))
+                }
+            }
         }
         loader.recycle(batch)
     }
     var totals = [lossSum, Double(top1), Double(top5), Double(images), Double(skipped)]
     comm.allReduceSum(&totals)
     let n = max(totals[3], 1)
-    return EvaluationTotals(loss: totals[0] / n, top1: totals[1] / n, top5: totals[2] / n, images: Int(totals[3]),
-                            skipped: Int(totals[4]))
+    var result = EvaluationTotals(loss: totals[0] / n, top1: totals[1] / n, top5: totals[2] / n, images: Int(totals[3]),
+                                  skipped: Int(totals[4]))
+    if var matrix = confusion {
+        matrix.allReduce(over: comm)
+        let metrics = matrix.metrics()
+        result.precision = metrics.macroPrecision
+        result.recall = metrics.macroRecall
+        result.f1 = metrics.macroF1
+        result.confusion = matrix
+    }
+    return result
 }
 
 /// Options of `swift-dp-train eval`.
@@ -63,6 +83,8 @@ public struct EvaluationOptions: Sendable {
     public var workers = 2
     public var threads: Int?
     public var jsonOutput: String?
+    /// Write the confusion matrix as CSV here.
+    public var confusionCSV: String?
     public var strictData = false
     public var maxPixels = ImageDecoder.defaultMaxPixels
     public init() {}
@@ -143,11 +165,20 @@ public enum Evaluation {
                          totals.top1 * 100, totals.top5 * 100, totals.loss, totals.images,
                          Double(totals.images) / max(seconds, 1e-9),
                          totals.skipped > 0 ? "  skipped \(totals.skipped) unreadable image(s)" : ""))
+            if let matrix = totals.confusion {
+                print(matrix.summary(classNames: dataset.classNames))
+                if let path = options.confusionCSV {
+                    do { try writeAtomically(Array(matrix.csv(classNames: dataset.classNames).utf8), to: path) } catch {
+                        failJob("\(path): cannot write the confusion matrix (\(error))", communicator: comm)
+                    }
+                }
+            }
             if let path = options.jsonOutput {
                 do {
                     let result = EvaluationResult(top1: totals.top1, top5: totals.top5, loss: totals.loss,
                                                   count: totals.images, skipped: totals.skipped, imageSize: imageSize,
-                                                  resize: resize, worldSize: comm.worldSize)
+                                                  resize: resize, worldSize: comm.worldSize, precision: totals.precision,
+                                                  recall: totals.recall, f1: totals.f1)
                     let encoder = JSONEncoder()
                     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
                     try writeAtomically(Array(try encoder.encode(result)), to: path)
@@ -195,9 +226,13 @@ struct EvaluationResult: Codable {
     var imageSize: Int
     var resize: Int
     var worldSize: Int
+    /// Macro averages over the model's classes.
+    var precision: Double?
+    var recall: Double?
+    var f1: Double?
 
     enum CodingKeys: String, CodingKey {
-        case top1, top5, loss, count, skipped
+        case top1, top5, loss, count, skipped, precision, recall, f1
         case imageSize = "image_size", resize, worldSize = "world_size"
     }
 }

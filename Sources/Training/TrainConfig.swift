@@ -64,6 +64,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var evalEvery = 1
     /// What makes `best.safetensors`: val_top1, val_loss or val_f1.
     public var saveBestBy = "val_top1"
+    /// Write a TensorBoard event file in the run directory.
+    public var tensorBoard = true
     /// No live progress line (epoch summaries still print).
     public var quiet = false
     /// Stop each epoch after this many steps (tests and quick experiments); nil = full epoch.
@@ -132,6 +134,13 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         selection.splitSeed = splitSeed
         selection.webVisionClasses = numClasses
         return selection
+    }
+
+    /// The config as saved in config.json: sorted keys, one per line.
+    public func prettyJSON() throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
     /// Decodes a saved config; keys written by an older build that lacks a field take that

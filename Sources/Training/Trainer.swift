@@ -186,6 +186,12 @@ public final class Trainer {
                 }
                 metrics.epochSeconds = Date().timeIntervalSince(started)
                 try runLog?.epoch(metrics)
+                if let matrix = eval?.confusion {
+                    let csv = Array(matrix.csv(classNames: state.classNames).utf8)
+                    try writeAtomically(csv, to: runDirectory + "/confusion_matrix.csv")
+                    if improved && bestModel === model { try writeAtomically(csv, to: runDirectory + "/confusion_matrix_best.csv") }
+                    if epoch + 1 == config.epochs { print(matrix.summary(classNames: state.classNames)) }
+                }
                 try saveCheckpoint(named: "last.safetensors", metrics: metrics)
                 if improved { try saveCheckpoint(named: "best.safetensors", metrics: metrics, weights: bestModel) }
                 print(Trainer.epochSummary(metrics, epochs: config.epochs, improved: improved))
@@ -296,7 +302,7 @@ public final class Trainer {
             window.commSeconds += communicated
             window.gradNormSum += gradNorm
             window.steps += 1
-            runLog?.learningRate(Double(lr), step: state.globalStep)
+            try runLog?.learningRate(Double(lr), step: state.globalStep)
             if state.globalStep % config.logEvery == 0 {
                 try writeStepLine(&window, epoch: epoch, step: step, lr: lr)
             }
@@ -398,18 +404,20 @@ public final class Trainer {
         } catch {
             throw TrainingError("\(runDirectory): cannot create the run directory (\(error.localizedDescription))")
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         var effective = config
         effective.numClasses = model.numClasses
         effective.threads = threads
-        try encoder.encode(effective).write(to: URL(fileURLWithPath: runDirectory + "/config.json"), options: .atomic)
-        runLog = try RunLog(directory: runDirectory)
+        let json = try effective.prettyJSON()
+        try Data(json.utf8).write(to: URL(fileURLWithPath: runDirectory + "/config.json"), options: .atomic)
+        let compact = json.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        print("config: \(compact)")
+        runLog = try RunLog(directory: runDirectory, tensorBoard: config.tensorBoard)
         let training = model.freezeBackbone
             ? ", backbone frozen: \(model.trainableRange.count) of \(model.parameterCount) parameters train" : ""
         print("swift-dp-train: \(config.model) (\(config.stem) stem, \(config.head) head, \(model.numClasses) classes, "
               + "\(model.parameterCount) parameters\(training)), "
               + "\(comm.worldSize) rank(s) × batch \(config.batchSize), \(threads) thread(s) per rank")
+        if let events = runLog?.eventFile { print("tensorboard: \(events) (tensorboard --logdir \(runDirectory))") }
         print("data: \(trainSet.count) training / \(valSet.count) validation images (\(dataFormat.rawValue) layout); "
               + "\(stepsPerEpoch) steps per epoch; run directory \(runDirectory)")
         let crop = trainTransform.kind == .randomResizedCrop ? "RandomResizedCrop(\(config.imageSize))"

@@ -8,6 +8,12 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model (the default command).")
 
+    @Option(help: "A YAML file of flags (keys are the long flag names, e.g. configs/resnet18-tiny-imagenet.yaml); flags typed here override it.")
+    var config: String?
+
+    @Flag(help: "Print the effective configuration (defaults, then the --config file, then the flags) as JSON and exit.")
+    var printConfig = false
+
     @OptionGroup var dataset: DatasetOptions
 
     @Option(help: "Model: \(Architecture.listedNames.joined(separator: ", ")).")
@@ -100,6 +106,9 @@ struct Train: ParsableCommand {
     @Option(help: "What picks best.safetensors: val_top1, val_loss or val_f1.")
     var saveBestBy = "val_top1"
 
+    @Flag(help: "Do not write a TensorBoard event file (events.out.tfevents.*) in the run directory.")
+    var noTensorboard = false
+
     @Flag(help: "No live progress line (the per-epoch summaries still print).")
     var quiet = false
 
@@ -180,6 +189,11 @@ struct Train: ParsableCommand {
         config.evalEvery = evalEvery
         config.saveBestBy = saveBestBy
         config.quiet = quiet
+        config.tensorBoard = !noTensorboard
+        if printConfig {
+            print(try config.prettyJSON())
+            return
+        }
         try Trainer.launch(config)
     }
 }

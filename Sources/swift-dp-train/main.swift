@@ -276,6 +276,9 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Top-1/top-5 accuracy and loss of a model on a dataset's validation images (runs under mpirun too).")
 
+    @Option(help: "A YAML file of flags (keys are the long flag names, e.g. configs/resnet50-imagenet-eval.yaml); flags typed here override it.")
+    var config: String?
+
     @OptionGroup var dataset: DatasetOptions
 
     @OptionGroup var modelFile: ModelFileOptions
@@ -284,6 +287,8 @@ struct Eval: ParsableCommand {
     @Option(help: "JPEG decode threads per rank.") var workers = 2
     @Option(help: "Compute threads per rank (default: local cores / ranks on this host).") var threads: Int?
     @Option(help: "Also write top1, top5, loss and count to this JSON file.") var json: String?
+    @Option(help: "Also write the confusion matrix (rows = true class, columns = predicted) as CSV to this file.")
+    var confusionCsv: String?
 
     func run() throws {
         var options = EvaluationOptions()
@@ -298,6 +303,7 @@ struct Eval: ParsableCommand {
         options.workers = workers
         options.threads = threads
         options.jsonOutput = json
+        options.confusionCSV = confusionCsv
         Evaluation.launch(options)
     }
 }
@@ -337,4 +343,9 @@ struct Predict: ParsableCommand {
     }
 }
 
-SwiftDPTrain.main()
+do {
+    SwiftDPTrain.main(try ConfigArguments.expand(Array(CommandLine.arguments.dropFirst())))
+} catch {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    exit(2)
+}
