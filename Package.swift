@@ -37,6 +37,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DataPipelineTests", dependencies: ["DataPipeline", "Kernels"], exclude: ["Fixtures"]),
         .testTarget(name: "DataParallelTests", dependencies: ["DataParallel", "Kernels", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "DataPipeline", "DataParallel", "Kernels", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "DataPipeline", "DataParallel", "Kernels", "TestSupport"],
+                    exclude: ["Fixtures"]),
     ]
 )

@@ -59,7 +59,7 @@ public final class Adam: Optimizer {
         let range = range ?? 0..<store.parameterCount
         stepCount += 1
         let t = Double(stepCount), lr = Double(learningRate)
-        let b1 = pythonFloat(beta1), b2 = pythonFloat(beta2), wd = pythonFloat(weightDecay)
+        let b1 = beta1.pythonFloat, b2 = beta2.pythonFloat, wd = weightDecay.pythonFloat
         let biasCorrection1 = 1 - pow(b1, t)
         let biasCorrection2Sqrt = (1 - pow(b2, t)).squareRoot()
         let negativeStepSize = Float(-(lr / biasCorrection1))

@@ -57,7 +57,7 @@ public final class SGD: Optimizer {
         let firstWithDampening = stepCount == 0 && dampening != 0
         stepCount += 1
         let m = momentum, lr = learningRate, scale = gradientScale
-        let gradientWeight = Float(1 - pythonFloat(dampening))
+        let gradientWeight = Float(1 - dampening.pythonFloat)
         decayRuns.forEach(in: range) { run, decays in
             let count = run.count
             let p = store.values + run.lowerBound, grad = store.gradients + run.lowerBound

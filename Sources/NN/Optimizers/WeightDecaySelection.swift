@@ -36,8 +36,3 @@ struct WeightDecayRuns {
     }
 
 }
-
-/// The Python float torch would hold for a hyperparameter that reached us as this Float: the
-/// shortest decimal that round-trips (what was typed, e.g. 0.9), read as a Double. torch
-/// derives its scalars (1 − β, bias corrections) from that double, not from Float(0.9).
-func pythonFloat(_ value: Float) -> Double { Double(value.description) ?? Double(value) }
