@@ -118,9 +118,15 @@ public struct MixupCutmix: Sendable, Equatable {
 
     /// timm's rand_bbox: side ratio √(1 − λ), centre uniform over the image, clipped to it.
     public static func cutmixBox(height: Int, width: Int, lambda: Double, rng: inout SplitMix64) -> Box {
+        let cy = rng.nextInt(below: height), cx = rng.nextInt(below: width)
+        return cutmixBox(height: height, width: width, lambda: lambda, centerY: cy, centerX: cx)
+    }
+
+    /// The box rand_bbox makes around a given centre: int(H·√(1 − λ)) × int(W·√(1 − λ)), the
+    /// odd pixel after the centre, clipped to the image.
+    public static func cutmixBox(height: Int, width: Int, lambda: Double, centerY cy: Int, centerX cx: Int) -> Box {
         let ratio = (1 - lambda).squareRoot()
         let cutH = Int(Double(height) * ratio), cutW = Int(Double(width) * ratio)
-        let cy = rng.nextInt(below: height), cx = rng.nextInt(below: width)
         return Box(yl: min(max(cy - cutH / 2, 0), height), yh: min(max(cy + (cutH + 1) / 2, 0), height),
                    xl: min(max(cx - cutW / 2, 0), width), xh: min(max(cx + (cutW + 1) / 2, 0), width))
     }

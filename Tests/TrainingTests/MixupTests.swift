@@ -1,3 +1,4 @@
+import Foundation
 import Kernels
 import Training
 import XCTest
@@ -154,6 +155,54 @@ final class MixupTests: XCTestCase {
             let mean = sum / Double(count), variance = sumSquares / Double(count) - mean * mean
             XCTAssertEqual(mean, shape, accuracy: 0.03 * shape + 0.01, "Gamma(\(shape)) mean")
             XCTAssertEqual(variance, shape, accuracy: 0.08 * shape, "Gamma(\(shape)) variance")
+        }
+    }
+
+    struct TimmFixture: Decodable {
+        struct Case: Decodable {
+            let name: String
+            let cutmix: Bool
+            let lam: Double
+            let smoothing: Float
+            let center: [Int]?
+            let box: [Int]?
+            let corrected_lambda: Double?
+            let mixed_nhwc: [Float]
+            let targets: [Float]
+        }
+        let n: Int, h: Int, w: Int, c: Int, num_classes: Int
+        let labels: [Int32]
+        let images_nhwc: [Float]
+        let cases: [Case]
+    }
+
+    /// What follows the draws, against timm itself (Fixtures/mixup/make_mixup_fixtures.py pins
+    /// λ and the box centre): the mixed batch, the box, the corrected λ and the targets.
+    func testArithmeticMatchesTimm() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/mixup/mixup_fixtures.json")
+        let fixture = try JSONDecoder().decode(TimmFixture.self, from: Data(contentsOf: url))
+        XCTAssertEqual(fixture.cases.count, 4)
+        for c in fixture.cases {
+            let mixer = MixupCutmix(mixupAlpha: 1, cutmixAlpha: 1, labelSmoothing: c.smoothing,
+                                    numClasses: fixture.num_classes)
+            let images = Tensor(n: fixture.n, h: fixture.h, w: fixture.w, c: fixture.c, values: fixture.images_nhwc)
+            let result: (lambda: Float, targets: [Float])
+            if c.cutmix {
+                let box = MixupCutmix.cutmixBox(height: fixture.h, width: fixture.w, lambda: c.lam,
+                                                centerY: c.center![0], centerX: c.center![1])
+                XCTAssertEqual([box.yl, box.yh, box.xl, box.xh], c.box!, c.name)
+                result = mixer.applyCutmix(images: images, labels: fixture.labels, box: box)
+                XCTAssertEqual(Double(result.lambda), c.corrected_lambda!, accuracy: 1e-7, c.name)
+            } else {
+                result = mixer.applyMixup(images: images, labels: fixture.labels, lambda: c.lam)
+                XCTAssertEqual(Double(result.lambda), c.lam, accuracy: 1e-7, c.name)
+            }
+            let pixels = zip(images.array, c.mixed_nhwc).map { abs($0 - $1) }.max()!
+            let targets = zip(result.targets, c.targets).map { abs($0 - $1) }.max()!
+            XCTAssertLessThanOrEqual(pixels, 1e-6, c.name)
+            XCTAssertLessThanOrEqual(targets, 1e-7, c.name)
+            print("\(c.name): max |ours − timm| pixels \(pixels), targets \(targets)")
         }
     }
 }
