@@ -72,6 +72,9 @@ public final class Adam: Optimizer {
             let p = store.values + run.lowerBound, grad = store.gradients + run.lowerBound
             let m = firstMoment.pointer + run.lowerBound, v = secondMoment.pointer + run.lowerBound
             // Multiplying by 1 and adding 0·p are exact, so one loop serves every variant.
+            // It stays scalar: on Linux Float.squareRoot() is sqrtss plus a call to sqrtf for
+            // errno on negative input, which the vectoriser cannot take. Measured: 0.14–0.2 s
+            // per step for 25M parameters, 6–9× SGD's loop.
             let keep: Float = decays && decoupledWeightDecay ? decayFactor : 1
             let l2: Float = decays && !decoupledWeightDecay ? l2Factor : 0
             for i in 0..<count {

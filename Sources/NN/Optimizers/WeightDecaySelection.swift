@@ -34,5 +34,4 @@ struct WeightDecayRuns {
             body(run.range.clamped(to: range), run.decays)
         }
     }
-
 }
