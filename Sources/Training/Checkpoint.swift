@@ -3,7 +3,8 @@ import NN
 
 /// Checkpoints are safetensors files: the model under torchvision names and layouts (so
 /// `safetensors.torch.load_file` + `load_state_dict` works after dropping the optimizer
-/// entries), the SGD momentum as `optimizer.momentum_buffer.<name>` in the same layout, the
+/// entries), the optimizer's state as `optimizer.<state>.<name>` in the same layout (SGD's
+/// `momentum_buffer`, Adam's `exp_avg` and `exp_avg_sq`; its step count is the global step), the
 /// weight average (`--ema-decay`) as `ema.<name>` for parameters and buffers, and
 /// the training state as JSON strings in the header metadata. Writes are atomic.
 /// There is no generator state to save: every random choice derives from (seed, epoch,
@@ -11,12 +12,11 @@ import NN
 public enum Checkpoint {
     /// Bumped when the metadata changes meaning.
     public static let formatVersion = "1"
-    static let momentumPrefix = "optimizer.momentum_buffer."
     static let emaPrefix = "ema."
     /// Tensors of the run's state, not of the model: every reader of model weights skips them.
     public static let trainingStatePrefixes = ["optimizer.", emaPrefix]
 
-    public static func save(to path: String, model: ClassifierModel, optimizer: SGD, ema: ModelEMA? = nil,
+    public static func save(to path: String, model: ClassifierModel, optimizer: any Optimizer, ema: ModelEMA? = nil,
                             state: TrainingState, config: TrainConfig, worldSize: Int, metrics: EpochMetrics? = nil) throws {
         var records = StateDict.records(of: model.store)
         if let ema {
@@ -24,9 +24,12 @@ public enum Checkpoint {
                 SafeTensorRecord(name: emaPrefix + $0.name, dtype: $0.dtype, shape: $0.shape, data: $0.data)
             }
         }
-        for p in model.store.parameters {
-            let values = StateDict.pytorchLayout(optimizer.momentumBuffer + p.offset, entry: p)
-            records.append(SafeTensorRecord(name: momentumPrefix + p.name, dtype: .f32, shape: p.shape, floats: values))
+        for buffer in optimizer.stateBuffers {
+            for p in model.store.parameters {
+                let values = StateDict.pytorchLayout(buffer.pointer + p.offset, entry: p)
+                records.append(SafeTensorRecord(name: "optimizer.\(buffer.name).\(p.name)", dtype: .f32, shape: p.shape,
+                                                floats: values))
+            }
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -51,7 +54,7 @@ public enum Checkpoint {
     }
 
     /// Restores model, buffers and momentum; returns the training state to continue from.
-    public static func load(from path: String, model: ClassifierModel, optimizer: SGD, ema: ModelEMA? = nil,
+    public static func load(from path: String, model: ClassifierModel, optimizer: any Optimizer, ema: ModelEMA? = nil,
                             config: TrainConfig, worldSize: Int) throws -> TrainingState {
         let file = try SafeTensorsFile.read(path: path)
         let metadata = file.metadata
@@ -92,13 +95,16 @@ public enum Checkpoint {
                 try StateDict.load(renamed, into: ema.model.store, source: path + " (ema.)")
             }
         }
-        for p in model.store.parameters {
-            guard let r = file.tensors[momentumPrefix + p.name], r.shape == p.shape, r.dtype == .f32 else {
-                throw TrainingError("\(path): missing or malformed \(momentumPrefix + p.name)")
-            }
-            let values = try r.floats()
-            values.withUnsafeBufferPointer {
-                StateDict.fromPytorchLayout($0.baseAddress!, entry: p, into: optimizer.momentumBuffer + p.offset)
+        for buffer in optimizer.stateBuffers {
+            for p in model.store.parameters {
+                let name = "optimizer.\(buffer.name).\(p.name)"
+                guard let r = file.tensors[name], r.shape == p.shape, r.dtype == .f32 else {
+                    throw TrainingError("\(path): missing or malformed \(name)")
+                }
+                let values = try r.floats()
+                values.withUnsafeBufferPointer {
+                    StateDict.fromPytorchLayout($0.baseAddress!, entry: p, into: buffer.pointer + p.offset)
+                }
             }
         }
         return state

@@ -26,6 +26,13 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var momentum: Float = 0.9
     public var weightDecay: Float = 5e-4
     public var nesterov = false
+    /// sgd, adam or adamw (torch.optim semantics).
+    public var optimizer = "sgd"
+    /// Adam/AdamW β1, β2 and ε (timm's --opt-betas, --opt-eps).
+    public var optimizerBetas: [Float] = [0.9, 0.999]
+    public var optimizerEpsilon: Float = 1e-8
+    /// timm's rule: no weight decay on biases and on 1-D parameters (BatchNorm).
+    public var noWeightDecayOnNormAndBias = false
     /// Decode threads per rank.
     public var workers = 2
     /// Compute (OpenBLAS) threads per rank; nil = cores / ranks on this host.
@@ -70,9 +77,20 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var quiet = false
     /// Stop each epoch after this many steps (tests and quick experiments); nil = full epoch.
     public var maxStepsPerEpoch: Int?
-    /// Cosine decay of the learning rate to 0 over the run (per step); false = constant.
-    public var cosineSchedule = true
+    /// constant, multistep, step, cosine or onecycle (see `LearningRateSchedule`).
+    public var lrSchedule = "cosine"
+    /// multistep: epochs (counted after warm-up) at which the LR is multiplied by `gamma`.
+    public var milestones: [Int] = []
+    /// step: every this many epochs the LR is multiplied by `gamma`.
+    public var stepSize = 30
+    public var gamma: Float = 0.1
+    /// cosine: the LR it decays to.
+    public var minLR: Float = 0
     public var warmupEpochs: Float = 1
+    /// Mixup and CutMix (timm semantics; 0 = off), switched per batch with this probability.
+    public var mixupAlpha: Float = 0
+    public var cutmixAlpha: Float = 0
+    public var mixupSwitchProbability: Float = 0.5
     /// Exit cleanly after this epoch's checkpoint, as if the job had been stopped there
     /// (used to test that `--resume` continues bit for bit).
     public var interruptAfterEpoch: Int?
@@ -117,10 +135,30 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard labelSmoothing >= 0 && labelSmoothing < 1 else {
             throw TrainingError("--label-smoothing must be in [0, 1) (got \(labelSmoothing))")
         }
+        guard ["sgd", "adam", "adamw"].contains(optimizer) else {
+            throw TrainingError("unknown --optimizer '\(optimizer)'; use sgd, adam or adamw")
+        }
+        guard optimizerBetas.count == 2, optimizerBetas.allSatisfy({ $0 >= 0 && $0 < 1 }) else {
+            throw TrainingError("--opt-betas takes two numbers in [0, 1), e.g. 0.9,0.999")
+        }
+        _ = try LearningRateSchedule.Kind.parse(lrSchedule)
+        guard milestones == milestones.sorted(), milestones.allSatisfy({ $0 > 0 }) else {
+            throw TrainingError("--milestones must be increasing positive epochs, e.g. 30,60")
+        }
+        guard stepSize >= 1 else { throw TrainingError("--step-size must be at least 1 epoch") }
+        guard mixupAlpha >= 0, cutmixAlpha >= 0 else { throw TrainingError("--mixup-alpha and --cutmix-alpha must be ≥ 0") }
+        guard (0...1).contains(mixupSwitchProbability) else { throw TrainingError("--mixup-switch-prob must be in [0, 1]") }
         if let decay = emaDecay, !(decay > 0 && decay < 1) {
             throw TrainingError("--ema-decay must be between 0 and 1, e.g. 0.9998 (got \(decay))")
         }
         if let clip = clipGradNorm, !(clip > 0) { throw TrainingError("--clip-grad-norm must be positive (got \(clip))") }
+    }
+
+    /// The schedule for `stepsPerEpoch` optimizer steps per epoch.
+    public func learningRateSchedule(stepsPerEpoch: Int) throws -> LearningRateSchedule {
+        LearningRateSchedule(kind: try LearningRateSchedule.Kind.parse(lrSchedule), baseLR: learningRate,
+                             stepsPerEpoch: stepsPerEpoch, epochs: epochs, warmupEpochs: warmupEpochs,
+                             milestones: milestones, stepSize: stepSize, gamma: gamma, minLR: minLR)
     }
 
     /// The dataset part of the configuration.
@@ -150,7 +188,11 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard let saved = try JSONSerialization.jsonObject(with: json) as? [String: Any] else {
             throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "config is not a JSON object"))
         }
-        let merged = defaults.merging(saved) { _, new in new }
+        var merged = defaults.merging(saved) { _, new in new }
+        // Before `lrSchedule`, a Bool chose between cosine and constant.
+        if saved["lrSchedule"] == nil, let cosine = saved["cosineSchedule"] as? Bool {
+            merged["lrSchedule"] = cosine ? "cosine" : "constant"
+        }
         return try JSONDecoder().decode(TrainConfig.self, from: JSONSerialization.data(withJSONObject: merged))
     }
 
@@ -169,6 +211,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         check("freeze-backbone", freezeBackbone, other.freezeBackbone)
         check("val-split", valSplit.map { "\($0)" } ?? "none", other.valSplit.map { "\($0)" } ?? "none")
         check("split-seed", splitSeed, other.splitSeed)
+        check("optimizer", optimizer, other.optimizer)
         return problems
     }
 }

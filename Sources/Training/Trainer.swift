@@ -15,7 +15,8 @@ public final class Trainer {
     let valSet: ImageDataset
     let dataFormat: DatasetFormat
     let model: ClassifierModel
-    let optimizer: SGD
+    let optimizer: any Optimizer
+    let mixup: MixupCutmix
     let buckets: GradientBuckets
     let loss: SoftmaxCrossEntropy
     let runDirectory: String
@@ -81,8 +82,10 @@ public final class Trainer {
         model.freezeBackbone = config.freezeBackbone
         self.model = model
         ema = try config.emaDecay.map { try ModelEMA(like: model, decay: $0) }
-        optimizer = SGD(store: model.store, momentum: config.momentum, weightDecay: config.weightDecay,
-                        nesterov: config.nesterov)
+        optimizer = Trainer.makeOptimizer(config, store: model.store)
+        mixup = MixupCutmix(mixupAlpha: config.mixupAlpha, cutmixAlpha: config.cutmixAlpha,
+                            switchProbability: config.mixupSwitchProbability, labelSmoothing: config.labelSmoothing,
+                            numClasses: numClasses)
         // Only what trains is reduced: with a frozen backbone, the head's tail of the buffer.
         let trainable = model.trainableRange
         buckets = GradientBuckets(
@@ -116,10 +119,22 @@ public final class Trainer {
         var steps = (sampler.numSamples + config.batchSize - 1) / config.batchSize
         if let limit = config.maxStepsPerEpoch { steps = min(steps, limit) }
         stepsPerEpoch = max(steps, 1)
-        schedule = LearningRateSchedule(baseLR: config.learningRate, totalSteps: stepsPerEpoch * config.epochs,
-                                        warmupSteps: Int(config.warmupEpochs * Float(stepsPerEpoch)),
-                                        cosine: config.cosineSchedule)
+        schedule = try config.learningRateSchedule(stepsPerEpoch: stepsPerEpoch)
         if isRoot { try prepareRunDirectory(threads: threads) }
+    }
+
+    static func makeOptimizer(_ config: TrainConfig, store: ParameterStore) -> any Optimizer {
+        let decays = config.noWeightDecayOnNormAndBias ? WeightDecaySelection.noDecayOnNormAndBias
+                                                       : WeightDecaySelection.everyParameter
+        switch config.optimizer {
+        case "adam", "adamw":
+            return Adam(store: store, beta1: config.optimizerBetas[0], beta2: config.optimizerBetas[1],
+                        epsilon: config.optimizerEpsilon, weightDecay: config.weightDecay,
+                        decoupledWeightDecay: config.optimizer == "adamw", weightDecayApplies: decays)
+        default:
+            return SGD(store: store, momentum: config.momentum, weightDecay: config.weightDecay, nesterov: config.nesterov,
+                       weightDecayApplies: decays)
+        }
     }
 
     func run() throws {
@@ -262,9 +277,17 @@ public final class Trainer {
             var batchLoss: Float = 0, batchCorrect = 0
             if batch.count > 0 {
                 model.reseedStochasticLayers(seed: config.seed, step: state.globalStep, stream: comm.rank)
+                var targets: [Float]?
+                if mixup.isActive {
+                    // Its own stream per (seed, step, rank): a resumed run draws the same mixes.
+                    var rng = SplitMix64(seed: mixSeed(config.seed, UInt64(state.globalStep), UInt64(comm.rank)))
+                    targets = mixup.apply(images: batch.images, labels: Array(batch.labels.prefix(batch.count)), rng: &rng).targets
+                }
                 let logits = model.forward(batch.images, mode: .train)
-                batchLoss = batch.labels.withUnsafeBufferPointer {
-                    loss.forward(logits: logits, labels: $0.baseAddress!)
+                if let targets {
+                    batchLoss = targets.withUnsafeBufferPointer { loss.forward(logits: logits, targets: $0.baseAddress!) }
+                } else {
+                    batchLoss = batch.labels.withUnsafeBufferPointer { loss.forward(logits: logits, labels: $0.baseAddress!) }
                 }
                 batchCorrect = loss.correctCount(topK: 1)
                 model.backward(loss.backward())
@@ -371,7 +394,7 @@ public final class Trainer {
         var hash = ReplicaChecksum()
         hash.add(store.values, count: store.parameterCount)
         hash.add(store.floatBuffers, count: store.floatBufferCount)
-        hash.add(optimizer.momentumBuffer, count: store.parameterCount)
+        for buffer in optimizer.stateBuffers { hash.add(buffer.pointer, count: store.parameterCount) }
         for i in 0..<store.intBufferCount { hash.add(UInt64(bitPattern: store.intBuffers[i])) }
         guard comm.worldSize > 1 else { return }
         let mine = withUnsafeBytes(of: hash.value.littleEndian) { Array($0) }
@@ -444,6 +467,7 @@ public final class Trainer {
     /// Every rank starts from rank 0's weights, buffers, momentum and training state (as DDP
     /// broadcasts at construction).
     func synchronizeStartingState() throws {
+        defer { optimizer.stepCount = state.globalStep }  // Adam's bias correction counts steps
         if comm.worldSize > 1 {
             var bytes = isRoot ? Array(try JSONEncoder().encode(state)) : []
             comm.broadcast(bytes: &bytes, root: 0)
@@ -482,13 +506,24 @@ public struct TrainingState: Codable, Sendable {
     public init(classNames: [String]) { self.classNames = classNames }
 }
 
-func broadcastModelState(model: ClassifierModel, optimizer: SGD, communicator comm: any Communicator) {
+func broadcastModelState(model: ClassifierModel, optimizer: any Optimizer, communicator comm: any Communicator) {
     guard comm.worldSize > 1 else { return }
     let store = model.store
     comm.broadcast(store.values, count: store.parameterCount, root: 0)
     comm.broadcast(store.floatBuffers, count: store.floatBufferCount, root: 0)
     comm.broadcast(store.intBuffers, count: store.intBufferCount, root: 0)
-    comm.broadcast(optimizer.momentumBuffer, count: store.parameterCount, root: 0)
+    for buffer in optimizer.stateBuffers { comm.broadcast(buffer.pointer, count: store.parameterCount, root: 0) }
+}
+
+/// One seed from several numbers (SplitMix64's finaliser over a running combination), so
+/// streams for neighbouring steps or ranks are unrelated.
+func mixSeed(_ parts: UInt64...) -> UInt64 {
+    var h: UInt64 = 0x6D69_7875_7063_7574
+    for part in parts {
+        h = (h ^ part) &* 0x9E37_79B9_7F4A_7C15
+        h ^= h >> 31
+    }
+    return h
 }
 
 /// A 64-bit checksum over float bit patterns (a multiply-xorshift mix per word).

@@ -37,20 +37,7 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("lr"), help: "Peak learning rate (for the global batch; scale it with ranks × batch size).")
     var learningRate: Float = 0.02
 
-    @Option(help: "Learning-rate schedule: cosine (per step, to 0) or constant.")
-    var lrSchedule: LRScheduleName = .cosine
-
-    @Option(help: "Linear warm-up epochs before the schedule.")
-    var warmupEpochs: Float = 1
-
-    @Option(help: "SGD momentum.")
-    var momentum: Float = 0.9
-
-    @Option(help: "Weight decay (L2, applied to all parameters like torch.optim.SGD).")
-    var weightDecay: Float = 5e-4
-
-    @Flag(help: "Nesterov momentum.")
-    var nesterov = false
+    @OptionGroup(title: "Optimizer and learning-rate schedule") var optimization: OptimizationOptions
 
     @Option(help: "JPEG decode threads per rank.")
     var workers = 2
@@ -91,6 +78,15 @@ struct Train: ParsableCommand {
     @Option(help: "Cross-entropy label smoothing ε (PyTorch's label_smoothing), e.g. 0.1.")
     var labelSmoothing: Float = 0
 
+    @Option(help: "Mixup α (timm; 0 = off), e.g. 0.2: images and targets mixed with the batch reversed, λ ~ Beta(α, α).")
+    var mixupAlpha: Float = 0
+
+    @Option(help: "CutMix α (timm; 0 = off), e.g. 1.0: a box pasted from the batch reversed, targets by area.")
+    var cutmixAlpha: Float = 0
+
+    @Option(help: "With both mixup and CutMix on, the probability that a batch uses CutMix.")
+    var mixupSwitchProb: Float = 0.5
+
     @Option(help: "Keep an exponential moving average of the weights with this decay (timm's model EMA, e.g. 0.9998); evaluated beside the model, best checkpoint from either.")
     var emaDecay: Float?
 
@@ -118,8 +114,6 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Exit after this epoch's checkpoint, as if interrupted (tests resume).", visibility: .hidden))
     var interruptAfterEpoch: Int?
 
-    enum LRScheduleName: String, ExpressibleByArgument, CaseIterable { case cosine, constant }
-
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
@@ -145,6 +139,10 @@ struct Train: ParsableCommand {
         check.evalEvery = evalEvery
         check.saveBestBy = saveBestBy
         check.labelSmoothing = labelSmoothing
+        check.mixupAlpha = mixupAlpha
+        check.cutmixAlpha = cutmixAlpha
+        check.mixupSwitchProbability = mixupSwitchProb
+        do { try optimization.apply(to: &check) } catch { throw ValidationError("\(error)") }
         check.clipGradNorm = clipGradNorm
         check.emaDecay = emaDecay
         do { try check.validate() } catch { throw ValidationError("\(error)") }
@@ -163,11 +161,7 @@ struct Train: ParsableCommand {
         config.batchSize = batchSize
         config.imageSize = imageSize
         config.learningRate = learningRate
-        config.cosineSchedule = lrSchedule == .cosine
-        config.warmupEpochs = warmupEpochs
-        config.momentum = momentum
-        config.weightDecay = weightDecay
-        config.nesterov = nesterov
+        try optimization.apply(to: &config)
         config.workers = workers
         config.threads = threads
         config.seed = seed
@@ -183,6 +177,9 @@ struct Train: ParsableCommand {
         config.maxStepsPerEpoch = maxStepsPerEpoch
         config.interruptAfterEpoch = interruptAfterEpoch
         config.labelSmoothing = labelSmoothing
+        config.mixupAlpha = mixupAlpha
+        config.cutmixAlpha = cutmixAlpha
+        config.mixupSwitchProbability = mixupSwitchProb
         config.clipGradNorm = clipGradNorm
         config.emaDecay = emaDecay
         config.logEvery = logEvery
@@ -195,5 +192,67 @@ struct Train: ParsableCommand {
             return
         }
         try Trainer.launch(config)
+    }
+}
+
+
+/// Optimizer and schedule flags, named as in torchvision's reference script and timm.
+struct OptimizationOptions: ParsableArguments {
+    @Option(help: "sgd, adam or adamw (torch.optim semantics).")
+    var optimizer = "sgd"
+
+    @Option(help: "SGD momentum.")
+    var momentum: Float = 0.9
+
+    @Flag(help: "SGD Nesterov momentum.")
+    var nesterov = false
+
+    @Option(help: "Adam/AdamW β1,β2.")
+    var optBetas = "0.9,0.999"
+
+    @Option(help: "Adam/AdamW ε.")
+    var optEps: Float = 1e-8
+
+    @Option(help: "Weight decay: L2 added to the gradient (sgd, adam) or decoupled (adamw).")
+    var weightDecay: Float = 5e-4
+
+    @Flag(help: "No weight decay on biases and BatchNorm parameters (timm's rule: 1-D parameters and .bias).")
+    var noWdOnNormAndBias = false
+
+    @Option(help: "Learning-rate schedule: constant, multistep (--milestones, --gamma; per epoch), step (--step-size, --gamma; per epoch), cosine (per step, to --min-lr) or onecycle (per step, its own warm-up).")
+    var lrSchedule = "cosine"
+
+    @Option(help: "multistep: epochs after warm-up at which the LR is multiplied by --gamma, e.g. 30,60.")
+    var milestones = ""
+
+    @Option(help: "step: multiply the LR by --gamma every this many epochs.")
+    var stepSize = 30
+
+    @Option(help: "multistep/step: the LR factor at each decay.")
+    var gamma: Float = 0.1
+
+    @Option(help: "cosine: the LR at the end of the run.")
+    var minLr: Float = 0
+
+    @Option(help: "Linear warm-up epochs (from 0.01 × --lr, per step) before the schedule; ignored by onecycle.")
+    var warmupEpochs: Float = 1
+
+    func apply(to config: inout TrainConfig) throws {
+        config.optimizer = optimizer
+        config.momentum = momentum
+        config.nesterov = nesterov
+        let betas = optBetas.split(separator: ",").compactMap { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard betas.count == 2 else { throw TrainingError("--opt-betas takes two numbers, e.g. 0.9,0.999 (got '\(optBetas)')") }
+        config.optimizerBetas = betas
+        config.optimizerEpsilon = optEps
+        config.weightDecay = weightDecay
+        config.noWeightDecayOnNormAndBias = noWdOnNormAndBias
+        config.lrSchedule = lrSchedule
+        config.milestones = milestones.isEmpty ? [] : try LearningRateSchedule.parseMilestones(milestones)
+        config.stepSize = stepSize
+        config.gamma = gamma
+        config.minLR = minLr
+        config.warmupEpochs = warmupEpochs
+        try config.validate()
     }
 }

@@ -91,6 +91,29 @@ final class TrainingControlTests: XCTestCase {
         XCTAssertEqual(eval.status, 0, eval.output)
     }
 
+    /// AdamW (its exp_avg / exp_avg_sq and step count), mixup + CutMix and a multistep schedule
+    /// survive an interruption: the resumed run ends bit for bit where the whole run does, and
+    /// the step lines carry the schedule's LR.
+    func testAdamWWithMixupResumesBitForBit() throws {
+        let whole = scratch.appendingPathComponent("whole"), parts = scratch.appendingPathComponent("parts")
+        let common = ["--epochs", "3", "--optimizer", "adamw", "--lr", "0.002", "--weight-decay", "0.05",
+                      "--no-wd-on-norm-and-bias", "--mixup-alpha", "0.2", "--cutmix-alpha", "1.0",
+                      "--lr-schedule", "multistep", "--milestones", "2", "--gamma", "0.1", "--log-every", "1"]
+        XCTAssertEqual(try train(common + ["--output", whole.path]).status, 0)
+        XCTAssertEqual(try train(common + ["--output", parts.path, "--interrupt-after-epoch", "1"]).status, 0)
+        let resumed = try train(common + ["--resume", parts.appendingPathComponent("last.safetensors").path])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        let a = try SafeTensorsFile.read(path: whole.appendingPathComponent("last.safetensors").path)
+        let b = try SafeTensorsFile.read(path: parts.appendingPathComponent("last.safetensors").path)
+        XCTAssertTrue(a.names.contains("optimizer.exp_avg_sq.fc.weight"), "\(a.names.filter { $0.hasPrefix("optimizer.") }.prefix(3))")
+        XCTAssertEqual(a.names, b.names)
+        for name in a.names { XCTAssertEqual(a.tensors[name]!.data, b.tensors[name]!.data, name) }
+        let lrs = try metricsLines(whole).filter { $0["kind"] as? String == "step" }.map { $0["lr"] as! Double }
+        XCTAssertEqual(lrs.count, 9)
+        XCTAssertEqual(lrs[2], 0.002, accuracy: 1e-9)
+        XCTAssertEqual(lrs[8], 0.0002, accuracy: 1e-9, "×0.1 from epoch 2 on (milestone 2 after no warm-up)")
+    }
+
     /// lr 1e30 after a good epoch: the step that overflows stops every rank with one message,
     /// exit 1, no MPI_Abort, and the epoch-1 checkpoint stays byte for byte as it was.
     func testNonFiniteGradientStopsAllRanksAndKeepsTheLastGoodCheckpoint() throws {
