@@ -57,6 +57,32 @@ final class TrainingControlTests: XCTestCase {
         XCTAssertEqual(state.bestScore ?? 0, -losses.min()!, accuracy: 1e-12)
         XCTAssertEqual(state.epoch, losses[1] < losses[0] ? 3 : 2)
 
+        // Macro F1 and the confusion matrix come with every evaluation.
+        XCTAssertNotNil(epochs[1]["val_f1"])
+        let csv = try String(contentsOf: run.appendingPathComponent("confusion_matrix.csv"), encoding: .utf8)
+        XCTAssertEqual(csv.split(separator: "\n").count, 4, "header + 3 classes:\n\(csv)")
+
+        // The TensorBoard file holds the same numbers: the LR of every step, the step lines'
+        // scalars every 2 steps, validation at the steps where epochs 2 and 3 ended.
+        let events = try FileManager.default.contentsOfDirectory(atPath: run.path).filter { $0.hasPrefix("events.out.tfevents.") }
+        XCTAssertEqual(events.count, 1)
+        let eventPath = run.appendingPathComponent(events[0]).path
+        let (version, scalars) = try TensorBoardReader.readScalars(path: eventPath)
+        XCTAssertEqual(version, "brain.Event:2")
+        func stepsOf(_ tag: String) -> [Int] { scalars.filter { $0.tag == tag }.map(\.step) }
+        XCTAssertEqual(stepsOf("train/lr"), Array(1...9))
+        XCTAssertEqual(stepsOf("train/loss"), [2, 4, 6, 8])
+        XCTAssertEqual(stepsOf("val/top1"), [6, 9])
+        let valLoss = scalars.filter { $0.tag == "val/loss" }.map { Double($0.value) }
+        for (ours, logged) in zip(valLoss, losses) { XCTAssertEqual(ours, logged, accuracy: 1e-5 * max(1, logged)) }
+        // TensorBoard's own reader, where it is installed (pip install tensorboard).
+        if let python = findExecutable("python3"), try runProcess(python, ["-c", "import tensorboard"]).status == 0 {
+            let check = try runProcess(python, [packageRoot.appendingPathComponent("scripts/check_tensorboard.py").path,
+                                                                   "--print", eventPath])
+            XCTAssertEqual(check.status, 0, check.output)
+            XCTAssertTrue(check.stdout.contains("val/top1"), check.output)
+        }
+
         // `inspect` reads it back: model, classes, progress, the epoch's metrics, the config.
         let inspect = try runProcess(swiftDPTrainBinary()!, ["inspect", run.appendingPathComponent("last.safetensors").path])
         XCTAssertEqual(inspect.status, 0, inspect.output)
