@@ -22,6 +22,18 @@ extension ConfusionMatrix {
         return text
     }
 
+    /// One row per class: `class,support,precision,recall,f1` (recall is the per-class accuracy),
+    /// with the definitions of `metrics()`.
+    public func classMetricsCSV(classNames: [String]) -> String {
+        let m = metrics()
+        var text = "class,support,precision,recall,f1\n"
+        for c in 0..<classCount {
+            text += csvField(displayName(of: c, in: classNames)) + ",\(m.support[c])"
+            text += String(format: ",%.6f,%.6f,%.6f\n", m.precision[c], m.recall[c], m.f1[c])
+        }
+        return text
+    }
+
     /// The `count` classes with the lowest recall (per-class accuracy), lowest first, ties by
     /// class index; classes without samples have no recall and are left out. With each, the
     /// classes its samples were most often mistaken for (most first, ties by index, at most

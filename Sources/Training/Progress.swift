@@ -1,9 +1,12 @@
 import Foundation
 
-/// Rank 0's live progress line. On a terminal it rewrites one line in place; otherwise (logs
-/// under Slurm, CI) it prints a plain line every `interval` seconds so the log stays readable;
-/// `quiet` prints nothing (the per-epoch summaries still appear).
+/// Rank 0's progress: `bar` rewrites one line in place (a terminal), `lines` prints a plain
+/// line with every step line of metrics.jsonl (logs: under Slurm, CI), `none` nothing (the
+/// per-epoch summaries still appear). `auto` picks `bar` on a terminal, else `lines`; under
+/// mpirun a rank's stdout is always a pseudo-terminal, so batch jobs should say `lines`.
 public final class ProgressLine {
+    public enum Mode: String, CaseIterable, Sendable { case auto, bar, lines, none }
+
     public struct Snapshot {
         public var epoch: Int, epochs: Int, step: Int, steps: Int
         public var loss: Double, top1: Double, imagesPerSecond: Double
@@ -12,31 +15,34 @@ public final class ProgressLine {
         public var secondsLeft: Double
     }
 
-    private let isTerminal = isatty(STDOUT_FILENO) != 0
     private var lastPrint = Date.distantPast
-    private let interval: TimeInterval
-    private let quiet: Bool
+    public let mode: Mode
 
-    public init(interval: TimeInterval = 10, quiet: Bool = false) {
-        self.interval = interval
-        self.quiet = quiet
+    public init(mode: Mode) {
+        self.mode = mode == .auto ? (isatty(STDOUT_FILENO) != 0 ? .bar : .lines) : mode
     }
 
+    /// Every step, rank 0's running figures; drawn at most 5 times a second in `bar` mode.
     public func update(_ s: Snapshot) {
-        guard !quiet else { return }
+        guard mode == .bar else { return }
         let now = Date()
         let last = s.step == s.steps
-        guard isTerminal ? (now.timeIntervalSince(lastPrint) > 0.2 || last) : (now.timeIntervalSince(lastPrint) >= interval && !last) else { return }
+        guard now.timeIntervalSince(lastPrint) > 0.2 || last else { return }
         lastPrint = now
-        let text = String(format: "epoch %d/%d  step %d/%d  loss %.4f  top-1 %.1f%%  %.1f img/s  data-wait %.0f%%  ETA %@",
-                          s.epoch, s.epochs, s.step, s.steps, s.loss, s.top1 * 100, s.imagesPerSecond, s.dataWait * 100,
-                          formatDuration(s.secondsLeft))
-        if isTerminal {
-            let bar = Self.bar(fraction: Double(s.step) / Double(max(s.steps, 1)), width: 20)
-            FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + bar + " " + text + (last ? "\n" : "")).utf8))
-        } else {
-            print(text)
-        }
+        let bar = Self.bar(fraction: Double(s.step) / Double(max(s.steps, 1)), width: 20)
+        FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + bar + " " + Self.text(s) + (last ? "\n" : "")).utf8))
+    }
+
+    /// With every step line: the same figures (all ranks', since the last line) in `lines` mode.
+    public func stepLine(_ s: Snapshot) {
+        guard mode == .lines else { return }
+        print(Self.text(s))
+    }
+
+    static func text(_ s: Snapshot) -> String {
+        String(format: "epoch %d/%d  step %d/%d  loss %.4f  top-1 %.1f%%  %.1f img/s  data-wait %.0f%%  ETA %@",
+               s.epoch, s.epochs, s.step, s.steps, s.loss, s.top1 * 100, s.imagesPerSecond, s.dataWait * 100,
+               formatDuration(s.secondsLeft))
     }
 
     /// `[#######.............]`

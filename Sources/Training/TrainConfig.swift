@@ -73,6 +73,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var saveBestBy = "val_top1"
     /// Write a TensorBoard event file in the run directory.
     public var tensorBoard = true
+    /// Progress display: auto, bar, lines or none (see `ProgressLine.Mode`).
+    public var progress = "auto"
     /// No live progress line (epoch summaries still print).
     public var quiet = false
     /// Stop each epoch after this many steps (tests and quick experiments); nil = full epoch.
@@ -131,6 +133,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard BestModelCriterion(rawValue: saveBestBy) != nil else {
             throw TrainingError("unknown --save-best-by '\(saveBestBy)'; use "
                                 + BestModelCriterion.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        guard ProgressLine.Mode(rawValue: progress) != nil else {
+            throw TrainingError("unknown --progress '\(progress)'; use auto, bar, lines or none")
         }
         guard labelSmoothing >= 0 && labelSmoothing < 1 else {
             throw TrainingError("--label-smoothing must be in [0, 1) (got \(labelSmoothing))")

@@ -138,7 +138,7 @@ public final class Trainer {
     }
 
     func run() throws {
-        let progress = ProgressLine(quiet: config.quiet)
+        let progress = ProgressLine(mode: config.quiet ? .none : ProgressLine.Mode(rawValue: config.progress) ?? .auto)
         if state.epoch >= config.epochs {
             log("checkpoint already holds \(state.epoch) epochs (--epochs \(config.epochs)): nothing to do")
             return
@@ -204,6 +204,8 @@ public final class Trainer {
                 if let matrix = eval?.confusion {
                     let csv = Array(matrix.csv(classNames: state.classNames).utf8)
                     try writeAtomically(csv, to: runDirectory + "/confusion_matrix.csv")
+                    try writeAtomically(Array(matrix.classMetricsCSV(classNames: state.classNames).utf8),
+                                        to: runDirectory + "/class_metrics.csv")
                     if improved && bestModel === model { try writeAtomically(csv, to: runDirectory + "/confusion_matrix_best.csv") }
                     if epoch + 1 == config.epochs { print(matrix.summary(classNames: state.classNames)) }
                 }
@@ -327,7 +329,9 @@ public final class Trainer {
             window.steps += 1
             try runLog?.learningRate(Double(lr), step: state.globalStep)
             if state.globalStep % config.logEvery == 0 {
-                try writeStepLine(&window, epoch: epoch, step: step, lr: lr)
+                let elapsed = ProcessInfo.processInfo.systemUptime - started
+                let left = elapsed / Double(step + 1) * Double(stepsPerEpoch - step - 1)
+                try writeStepLine(&window, epoch: epoch, step: step, lr: lr, progress: progress, secondsLeft: left)
             }
             if isRoot {
                 let elapsed = ProcessInfo.processInfo.systemUptime - started
@@ -348,17 +352,22 @@ public final class Trainer {
 
     /// Collective (every rank calls it at the same steps): averages the window over ranks and
     /// rank 0 writes the step line.
-    func writeStepLine(_ window: inout StepWindow, epoch: Int, step: Int, lr: Float) throws {
+    func writeStepLine(_ window: inout StepWindow, epoch: Int, step: Int, lr: Float, progress: ProgressLine,
+                       secondsLeft: Double) throws {
         let elapsed = ProcessInfo.processInfo.systemUptime - window.started
         var sums = [window.lossSum, window.correct, window.images, window.waitSeconds / max(elapsed, 1e-9),
                     window.commSeconds / max(window.steps, 1)]
         comm.allReduceSum(&sums)
         let ranks = Double(comm.worldSize), n = max(sums[2], 1)
         if isRoot {
-            try runLog?.step(StepMetrics(
+            let line = StepMetrics(
                 step: state.globalStep, epoch: Double(epoch) + Double(step + 1) / Double(stepsPerEpoch), lr: Double(lr),
                 loss: sums[0] / n, top1: sums[1] / n, imagesPerSecond: sums[2] / max(elapsed, 1e-9),
-                dataWait: sums[3] / ranks, commSeconds: sums[4] / ranks, gradNorm: window.gradNormSum / max(window.steps, 1)))
+                dataWait: sums[3] / ranks, commSeconds: sums[4] / ranks, gradNorm: window.gradNormSum / max(window.steps, 1))
+            try runLog?.step(line)
+            progress.stepLine(.init(epoch: epoch + 1, epochs: config.epochs, step: step + 1, steps: stepsPerEpoch,
+                                    loss: line.loss, top1: line.top1, imagesPerSecond: line.imagesPerSecond,
+                                    dataWait: line.dataWait, secondsLeft: secondsLeft))
         }
         window = StepWindow()
     }

@@ -105,7 +105,10 @@ struct Train: ParsableCommand {
     @Flag(help: "Do not write a TensorBoard event file (events.out.tfevents.*) in the run directory.")
     var noTensorboard = false
 
-    @Flag(help: "No live progress line (the per-epoch summaries still print).")
+    @Option(help: "Progress: auto (bar on a terminal, else lines), bar (rewritten in place), lines (a plain line with every --log-every step line: batch logs; under mpirun a rank's output is always a terminal), none.")
+    var progress = "auto"
+
+    @Flag(help: "No progress display (--progress none); the per-epoch summaries still print.")
     var quiet = false
 
     @Option(help: ArgumentHelp("Stop each epoch after this many steps (quick experiments, tests).", visibility: .hidden))
@@ -139,6 +142,7 @@ struct Train: ParsableCommand {
         check.evalEvery = evalEvery
         check.saveBestBy = saveBestBy
         check.labelSmoothing = labelSmoothing
+        check.progress = progress
         check.mixupAlpha = mixupAlpha
         check.cutmixAlpha = cutmixAlpha
         check.mixupSwitchProbability = mixupSwitchProb
@@ -186,6 +190,7 @@ struct Train: ParsableCommand {
         config.evalEvery = evalEvery
         config.saveBestBy = saveBestBy
         config.quiet = quiet
+        config.progress = progress
         config.tensorBoard = !noTensorboard
         if printConfig {
             print(try config.prettyJSON())

@@ -24,7 +24,8 @@ final class TrainingControlTests: XCTestCase {
 
     func train(_ arguments: [String], ranks: Int = 2) throws -> ProcessOutcome {
         let outcome = try runMPI(ranks: ranks, binary: swiftDPTrainBinary()!, ["train", "--data", data.path,
-            "--image-size", "32", "--batch-size", "4", "--workers", "1", "--quiet", "--warmup-epochs", "0"] + arguments,
+            "--image-size", "32", "--batch-size", "4", "--workers", "1", "--warmup-epochs", "0"]
+            + (arguments.contains("--progress") ? [] : ["--quiet"]) + arguments,
             timeout: 300)
         XCTAssertFalse(outcome.timedOut, outcome.output)
         return outcome
@@ -35,6 +36,7 @@ final class TrainingControlTests: XCTestCase {
     func testStepLinesEvalEveryAndBestByLoss() throws {
         let run = scratch.appendingPathComponent("run")
         let outcome = try train(["--epochs", "3", "--log-every", "2", "--eval-every", "2", "--save-best-by", "val_loss",
+                                 "--progress", "lines",
                                  "--lr-schedule", "constant", "--lr", "0.01", "--output", run.path])
         XCTAssertEqual(outcome.status, 0, outcome.output)
         let lines = try metricsLines(run)
@@ -61,6 +63,18 @@ final class TrainingControlTests: XCTestCase {
         XCTAssertNotNil(epochs[1]["val_f1"])
         let csv = try String(contentsOf: run.appendingPathComponent("confusion_matrix.csv"), encoding: .utf8)
         XCTAssertEqual(csv.split(separator: "\n").count, 4, "header + 3 classes:\n\(csv)")
+        let perClass = try String(contentsOf: run.appendingPathComponent("class_metrics.csv"), encoding: .utf8)
+        let rows = perClass.split(separator: "\n").dropFirst().map { $0.split(separator: ",") }
+        XCTAssertEqual(rows.count, 3)
+        XCTAssertEqual(rows.map { Int($0[1]) ?? 0 }.reduce(0, +), 6, "supports add up to the 6 validation images")
+        let meanRecall = rows.map { Double($0[3]) ?? -1 }.reduce(0, +) / 3
+        XCTAssertEqual(meanRecall, epochs[2]["val_recall"] as? Double ?? -1, accuracy: 1e-5)
+
+        // --progress lines: a plain progress line with every step line, no carriage returns.
+        XCTAssertFalse(outcome.stdout.contains("\r"), outcome.stdout)
+        let progressLines = outcome.stdout.split(separator: "\n").filter { $0.hasPrefix("epoch ") && $0.contains(" step ") }
+        XCTAssertEqual(progressLines.count, 4, outcome.stdout)
+        XCTAssertTrue(progressLines.first?.hasPrefix("epoch 1/3  step 2/3  loss ") == true, outcome.stdout)
 
         // The TensorBoard file holds the same numbers: the LR of every step, the step lines'
         // scalars every 2 steps, validation at the steps where epochs 2 and 3 ended.
