@@ -137,25 +137,23 @@ struct Train: ParsableCommand {
             throw ValidationError("--head must be linear or mlp:<hidden units> (e.g. mlp:512), got '\(head)'")
         }
         guard learningRate > 0 else { throw ValidationError("--lr must be positive") }
-        var check = TrainConfig()
-        check.logEvery = logEvery
-        check.evalEvery = evalEvery
-        check.saveBestBy = saveBestBy
-        check.labelSmoothing = labelSmoothing
-        check.progress = progress
-        check.mixupAlpha = mixupAlpha
-        check.cutmixAlpha = cutmixAlpha
-        check.mixupSwitchProbability = mixupSwitchProb
-        do { try optimization.apply(to: &check) } catch { throw ValidationError("\(error)") }
-        check.clipGradNorm = clipGradNorm
-        check.emaDecay = emaDecay
-        do { try check.validate() } catch { throw ValidationError("\(error)") }
+        do { try makeConfig().validate() } catch { throw ValidationError("\(error)") }
         guard Architecture.named(model) != nil else {
             throw ValidationError("unknown model '\(model)'; available: \(Architecture.listedNames.joined(separator: ", "))")
         }
     }
 
     func run() throws {
+        let config = try makeConfig()
+        if printConfig {
+            print(try config.prettyJSON())
+            return
+        }
+        try Trainer.launch(config)
+    }
+
+    /// The flags as a configuration (defaults, then the --config file's flags, then the typed ones).
+    func makeConfig() throws -> TrainConfig {
         var config = TrainConfig()
         dataset.apply(to: &config)
         config.model = model
@@ -192,11 +190,7 @@ struct Train: ParsableCommand {
         config.quiet = quiet
         config.progress = progress
         config.tensorBoard = !noTensorboard
-        if printConfig {
-            print(try config.prettyJSON())
-            return
-        }
-        try Trainer.launch(config)
+        return config
     }
 }
 
@@ -258,6 +252,5 @@ struct OptimizationOptions: ParsableArguments {
         config.gamma = gamma
         config.minLR = minLr
         config.warmupEpochs = warmupEpochs
-        try config.validate()
     }
 }
