@@ -21,6 +21,11 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var epochs = 8
     /// Per rank, like PyTorch DDP's per-process batch size.
     public var batchSize = 64
+    /// Micro-batches per optimizer step (gradients added, one all-reduce): the global batch is
+    /// ranks × batchSize × accumulate.
+    public var accumulate = 1
+    /// none, or linear: the LR is `learningRate` × global batch ÷ 256 (Goyal et al.).
+    public var lrScaling = "none"
     public var imageSize = 64
     public var learningRate: Float = 0.02
     public var momentum: Float = 0.9
@@ -150,6 +155,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard milestones == milestones.sorted(), milestones.allSatisfy({ $0 > 0 }) else {
             throw TrainingError("--milestones must be increasing positive epochs, e.g. 30,60")
         }
+        guard accumulate >= 1 else { throw TrainingError("--accumulate must be at least 1 (got \(accumulate))") }
+        guard ["none", "linear"].contains(lrScaling) else {
+            throw TrainingError("unknown --lr-scaling '\(lrScaling)'; use none or linear")
+        }
         guard stepSize >= 1 else { throw TrainingError("--step-size must be at least 1 epoch") }
         guard mixupAlpha >= 0, cutmixAlpha >= 0 else { throw TrainingError("--mixup-alpha and --cutmix-alpha must be ≥ 0") }
         guard (0...1).contains(mixupSwitchProbability) else { throw TrainingError("--mixup-switch-prob must be in [0, 1]") }
@@ -159,9 +168,15 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if let clip = clipGradNorm, !(clip > 0) { throw TrainingError("--clip-grad-norm must be positive (got \(clip))") }
     }
 
-    /// The schedule for `stepsPerEpoch` optimizer steps per epoch.
-    public func learningRateSchedule(stepsPerEpoch: Int) throws -> LearningRateSchedule {
-        LearningRateSchedule(kind: try LearningRateSchedule.Kind.parse(lrSchedule), baseLR: learningRate,
+    /// The peak learning rate on `worldSize` ranks: `learningRate`, or with `--lr-scaling linear`
+    /// `learningRate` × global batch ÷ 256.
+    public func peakLearningRate(worldSize: Int) -> Float {
+        lrScaling == "linear" ? learningRate * Float(worldSize * batchSize * accumulate) / 256 : learningRate
+    }
+
+    /// The schedule for `stepsPerEpoch` optimizer steps per epoch on `worldSize` ranks.
+    public func learningRateSchedule(stepsPerEpoch: Int, worldSize: Int) throws -> LearningRateSchedule {
+        LearningRateSchedule(kind: try LearningRateSchedule.Kind.parse(lrSchedule), baseLR: peakLearningRate(worldSize: worldSize),
                              stepsPerEpoch: stepsPerEpoch, epochs: epochs, warmupEpochs: warmupEpochs,
                              milestones: milestones, stepSize: stepSize, gamma: gamma, minLR: minLR)
     }
@@ -210,6 +225,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         check("model", model, other.model)
         check("stem", stem, other.stem)
         check("batch-size", batchSize, other.batchSize)
+        check("accumulate", accumulate, other.accumulate)
         check("image-size", imageSize, other.imageSize)
         check("seed", seed, other.seed)
         check("head", head, other.head)

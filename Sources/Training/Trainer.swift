@@ -116,10 +116,11 @@ public final class Trainer {
 
         let sampler = DistributedSampler(datasetSize: trainSet.count, worldSize: comm.worldSize, rank: comm.rank,
                                          seed: config.seed)
-        var steps = (sampler.numSamples + config.batchSize - 1) / config.batchSize
+        let samplesPerStep = config.batchSize * config.accumulate
+        var steps = (sampler.numSamples + samplesPerStep - 1) / samplesPerStep
         if let limit = config.maxStepsPerEpoch { steps = min(steps, limit) }
         stepsPerEpoch = max(steps, 1)
-        schedule = try config.learningRateSchedule(stepsPerEpoch: stepsPerEpoch)
+        schedule = try config.learningRateSchedule(stepsPerEpoch: stepsPerEpoch, worldSize: comm.worldSize)
         if isRoot { try prepareRunDirectory(threads: threads) }
     }
 
@@ -257,7 +258,7 @@ public final class Trainer {
     func trainOneEpoch(epoch: Int, progress: ProgressLine) throws -> TrainSummary {
         let sampler = DistributedSampler(datasetSize: trainSet.count, worldSize: comm.worldSize, rank: comm.rank,
                                          seed: config.seed)
-        let indices = Array(sampler.indices(epoch: epoch).prefix(stepsPerEpoch * config.batchSize))
+        let indices = Array(sampler.indices(epoch: epoch).prefix(stepsPerEpoch * config.batchSize * config.accumulate))
         let loader = BatchLoader(dataset: trainSet, indices: indices, batchSize: config.batchSize,
                                  imageSize: config.imageSize, augmentation: .train(trainTransform), seed: config.seed, epoch: epoch,
                                  workers: config.workers, maxPixels: config.maxPixels, warn: { warn($0) })
@@ -267,46 +268,56 @@ public final class Trainer {
         let started = ProcessInfo.processInfo.systemUptime
         let scale = 1 / Float(comm.worldSize)
         let trainable = model.trainableRange
+        let microBatches = config.accumulate
         for step in 0..<stepsPerEpoch {
-            let waitStart = ProcessInfo.processInfo.systemUptime
-            guard let batch = loader.next() else { break }
-            let waited = ProcessInfo.processInfo.systemUptime - waitStart
-            if config.strictData, let problem = batch.problems.first {
-                throw TrainingError(problem + " (--strict-data)")
-            }
-            skipped += batch.skipped
             model.store.zeroGradients()
-            var batchLoss: Float = 0, batchCorrect = 0
-            if batch.count > 0 {
-                model.reseedStochasticLayers(seed: config.seed, step: state.globalStep, stream: comm.rank)
-                var targets: [Float]?
-                if mixup.isActive {
-                    // Its own stream per (seed, step, rank): a resumed run draws the same mixes.
-                    var rng = SplitMix64(seed: mixSeed(config.seed, UInt64(state.globalStep), UInt64(comm.rank)))
-                    targets = mixup.apply(images: batch.images, labels: Array(batch.labels.prefix(batch.count)), rng: &rng).targets
+            var batchLoss: Float = 0, batchCorrect = 0, batchImages = 0, waited = 0.0
+            // --accumulate N: N micro-batches add their gradients before one all-reduce and step
+            // (DDP's no_sync); each backward is of its micro-batch's mean loss, so the sum is
+            // scaled by 1/N below.
+            for micro in 0..<microBatches {
+                let waitStart = ProcessInfo.processInfo.systemUptime
+                guard let batch = loader.next() else { break }
+                waited += ProcessInfo.processInfo.systemUptime - waitStart
+                if config.strictData, let problem = batch.problems.first {
+                    throw TrainingError(problem + " (--strict-data)")
                 }
-                let logits = model.forward(batch.images, mode: .train)
-                if let targets {
-                    batchLoss = targets.withUnsafeBufferPointer { loss.forward(logits: logits, targets: $0.baseAddress!) }
-                } else {
-                    batchLoss = batch.labels.withUnsafeBufferPointer { loss.forward(logits: logits, labels: $0.baseAddress!) }
+                skipped += batch.skipped
+                if batch.count > 0 {
+                    let stream = UInt64(comm.rank) &* UInt64(microBatches) &+ UInt64(micro)
+                    model.reseedStochasticLayers(seed: config.seed, step: state.globalStep, stream: Int(stream))
+                    var targets: [Float]?
+                    if mixup.isActive {
+                        // Its own stream per (seed, step, rank, micro-batch): a resumed run draws the same mixes.
+                        var rng = SplitMix64(seed: mixSeed(config.seed, UInt64(state.globalStep), stream))
+                        targets = mixup.apply(images: batch.images, labels: Array(batch.labels.prefix(batch.count)), rng: &rng).targets
+                    }
+                    let logits = model.forward(batch.images, mode: .train)
+                    let microLoss: Float
+                    if let targets {
+                        microLoss = targets.withUnsafeBufferPointer { loss.forward(logits: logits, targets: $0.baseAddress!) }
+                    } else {
+                        microLoss = batch.labels.withUnsafeBufferPointer { loss.forward(logits: logits, labels: $0.baseAddress!) }
+                    }
+                    batchLoss += microLoss * Float(batch.count)
+                    batchCorrect += loss.correctCount(topK: 1)
+                    model.backward(loss.backward())
                 }
-                batchCorrect = loss.correctCount(topK: 1)
-                model.backward(loss.backward())
+                batchImages += batch.count
+                loader.recycle(batch)
             }
-            let batchImages = batch.count
-            loader.recycle(batch)
+            if batchImages > 0 { batchLoss /= Float(batchImages) }
             let commStart = ProcessInfo.processInfo.systemUptime
             buckets.allReduceSum(model.store.gradients + trainable.lowerBound, communicator: comm)
             let communicated = ProcessInfo.processInfo.systemUptime - commStart
             // Every rank now holds the same summed gradient, so all of them reach the same verdict.
             let gradNorm = sumOfSquares(model.store.gradients + trainable.lowerBound, count: trainable.count).squareRoot()
-                * Double(scale)
+                * Double(scale) / Double(microBatches)
             let lr = schedule.learningRate(atStep: state.globalStep)
             guard gradNorm.isFinite else {
                 throw RunStopped(nonFiniteMessage(epoch: epoch, step: step, loss: batchLoss, lr: lr))
             }
-            var stepScale = scale
+            var stepScale = scale / Float(microBatches)
             if let maxNorm = config.clipGradNorm {
                 // torch.nn.utils.clip_grad_norm_: scale by max_norm / (‖g‖ + 1e-6) when that is below 1.
                 stepScale *= Float(min(1, Double(maxNorm) / (gradNorm + 1e-6)))
@@ -448,7 +459,12 @@ public final class Trainer {
             ? ", backbone frozen: \(model.trainableRange.count) of \(model.parameterCount) parameters train" : ""
         print("swift-dp-train: \(config.model) (\(config.stem) stem, \(config.head) head, \(model.numClasses) classes, "
               + "\(model.parameterCount) parameters\(training)), "
-              + "\(comm.worldSize) rank(s) × batch \(config.batchSize), \(threads) thread(s) per rank")
+              + "\(comm.worldSize) rank(s) × batch \(config.batchSize)"
+              + (config.accumulate > 1 ? " × \(config.accumulate) accumulated" : "")
+              + " = global batch \(comm.worldSize * config.batchSize * config.accumulate), \(threads) thread(s) per rank")
+        if config.lrScaling == "linear" {
+            print("lr: \(config.learningRate) × global batch ÷ 256 = \(config.peakLearningRate(worldSize: comm.worldSize)) (--lr-scaling linear)")
+        }
         if let events = runLog?.eventFile { print("tensorboard: \(events) (tensorboard --logdir \(runDirectory))") }
         print("data: \(trainSet.count) training / \(valSet.count) validation images (\(dataFormat.rawValue) layout); "
               + "\(stepsPerEpoch) steps per epoch; run directory \(runDirectory)")

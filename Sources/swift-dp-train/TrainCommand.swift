@@ -105,6 +105,9 @@ struct Train: ParsableCommand {
     @Flag(help: "Do not write a TensorBoard event file (events.out.tfevents.*) in the run directory.")
     var noTensorboard = false
 
+    @Option(help: "Micro-batches per optimizer step: gradients of N batches are added before one all-reduce (DDP's no_sync); global batch = ranks × batch size × N.")
+    var accumulate = 1
+
     @Option(help: "Progress: auto (bar on a terminal, else lines), bar (rewritten in place), lines (a plain line with every --log-every step line: batch logs; under mpirun a rank's output is always a terminal), none.")
     var progress = "auto"
 
@@ -189,6 +192,7 @@ struct Train: ParsableCommand {
         config.saveBestBy = saveBestBy
         config.quiet = quiet
         config.progress = progress
+        config.accumulate = accumulate
         config.tensorBoard = !noTensorboard
         return config
     }
@@ -233,6 +237,9 @@ struct OptimizationOptions: ParsableArguments {
     @Option(help: "cosine: the LR at the end of the run.")
     var minLr: Float = 0
 
+    @Option(help: "none, or linear: the LR becomes --lr × global batch ÷ 256 (Goyal et al.; pair it with --warmup-epochs).")
+    var lrScaling = "none"
+
     @Option(help: "Linear warm-up epochs (from 0.01 × --lr, per step) before the schedule; ignored by onecycle.")
     var warmupEpochs: Float = 1
 
@@ -252,5 +259,6 @@ struct OptimizationOptions: ParsableArguments {
         config.gamma = gamma
         config.minLR = minLr
         config.warmupEpochs = warmupEpochs
+        config.lrScaling = lrScaling
     }
 }

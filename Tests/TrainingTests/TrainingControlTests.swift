@@ -154,6 +154,35 @@ final class TrainingControlTests: XCTestCase {
         XCTAssertEqual(lrs[8], 0.0002, accuracy: 1e-9, "×0.1 from epoch 2 on (milestone 2 after no warm-up)")
     }
 
+    /// --accumulate 2 with batch 4 takes the same step as batch 8 (checked where the step is
+    /// deterministic: a frozen backbone in eval mode, so BatchNorm does not see the smaller
+    /// micro-batches), and --lr-scaling linear sets lr × global batch ÷ 256.
+    func testAccumulationEqualsTheLargerBatchAndLinearScaling() throws {
+        func headAfterTwoSteps(_ extra: [String], _ name: String) throws -> [Float] {
+            let run = scratch.appendingPathComponent(name)
+            let outcome = try train(["--epochs", "1", "--max-steps-per-epoch", "2", "--freeze-backbone", "--lr", "0.1",
+                                     "--lr-schedule", "constant", "--output", run.path] + extra, ranks: 1)
+            XCTAssertEqual(outcome.status, 0, outcome.output)
+            let file = try SafeTensorsFile.read(path: run.appendingPathComponent("last.safetensors").path)
+            return try file.tensors["fc.weight"]!.floats()
+        }
+        let whole = try headAfterTwoSteps(["--batch-size", "8"], "whole")
+        let accumulated = try headAfterTwoSteps(["--batch-size", "4", "--accumulate", "2"], "accumulated")
+        let single = try headAfterTwoSteps(["--batch-size", "4"], "single")
+        let largest = zip(whole, accumulated).map { abs($0 - $1) }.max() ?? 1
+        XCTAssertLessThan(largest, 1e-6, "accumulated micro-batches differ from the whole batch")
+        XCTAssertGreaterThan(zip(whole, single).map { abs($0 - $1) }.max() ?? 0, 1e-4, "the comparison can tell batches apart")
+
+        let run = scratch.appendingPathComponent("scaled")
+        let outcome = try train(["--epochs", "1", "--accumulate", "2", "--lr", "0.256", "--lr-scaling", "linear",
+                                 "--lr-schedule", "constant", "--log-every", "1", "--output", run.path])
+        XCTAssertEqual(outcome.status, 0, outcome.output)
+        XCTAssertTrue(outcome.stdout.contains("global batch 16"), outcome.stdout)
+        let steps = try metricsLines(run).filter { $0["kind"] as? String == "step" }
+        XCTAssertEqual(steps.count, 2, "24 images ÷ global batch 16, rounded up")
+        for line in steps { XCTAssertEqual(line["lr"] as? Double ?? 0, 0.016, accuracy: 1e-8) }
+    }
+
     /// lr 1e30 after a good epoch: the step that overflows stops every rank with one message,
     /// exit 1, no MPI_Abort, and the epoch-1 checkpoint stays byte for byte as it was.
     func testNonFiniteGradientStopsAllRanksAndKeepsTheLastGoodCheckpoint() throws {
