@@ -53,6 +53,27 @@ public enum Checkpoint {
         try SafeTensorsWriter.write(tensors: records, metadata: metadata, to: path)
     }
 
+    /// `--resume auto`: the checkpoint in `directory` with the most steps (last.safetensors on
+    /// a tie); files that cannot be read as checkpoints are passed over with a warning. Writes
+    /// are atomic, so a job killed while saving leaves the previous file whole.
+    public static func newest(in directory: String) throws -> String? {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return nil }
+        var best: (path: String, step: Int, isLast: Bool)?
+        for name in names.sorted() where name.hasSuffix(".safetensors") {
+            let path = directory + "/" + name
+            guard let file = try? SafeTensorsFile.read(path: path) else {
+                warn("\(path): not readable as a checkpoint, passed over by --resume auto")
+                continue
+            }
+            guard let json = file.metadata["swift_dp_train.state"],
+                  let state = try? JSONDecoder().decode(TrainingState.self, from: Data(json.utf8)) else { continue }
+            let candidate = (path, state.globalStep, name == "last.safetensors")
+            if let current = best, (current.step, current.isLast ? 1 : 0) >= (candidate.1, candidate.2 ? 1 : 0) { continue }
+            best = candidate
+        }
+        return best?.path
+    }
+
     /// Restores model, buffers and momentum; returns the training state to continue from.
     public static func load(from path: String, model: ClassifierModel, optimizer: any Optimizer, ema: ModelEMA? = nil,
                             config: TrainConfig, worldSize: Int) throws -> TrainingState {

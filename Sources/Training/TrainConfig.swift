@@ -101,6 +101,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Exit cleanly after this epoch's checkpoint, as if the job had been stopped there
     /// (used to test that `--resume` continues bit for bit).
     public var interruptAfterEpoch: Int?
+    /// Also replace last.safetensors every this many steps inside an epoch; nil = at epoch ends only.
+    public var checkpointEvery: Int?
+    /// Exit cleanly after the mid-epoch checkpoint of this global step (tests resume mid-epoch).
+    public var interruptAfterStep: Int?
 
     public init() {}
 
@@ -155,6 +159,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         guard milestones == milestones.sorted(), milestones.allSatisfy({ $0 > 0 }) else {
             throw TrainingError("--milestones must be increasing positive epochs, e.g. 30,60")
         }
+        if let every = checkpointEvery, every < 1 { throw TrainingError("--checkpoint-every must be at least 1 step") }
         guard accumulate >= 1 else { throw TrainingError("--accumulate must be at least 1 (got \(accumulate))") }
         guard ["none", "linear"].contains(lrScaling) else {
             throw TrainingError("unknown --lr-scaling '\(lrScaling)'; use none or linear")

@@ -95,19 +95,30 @@ public final class Trainer {
         state = TrainingState(classNames: dataset.classNames)
         state.classDescriptions = dataset.classDescriptions
 
+        // `--resume auto`: rank 0 looks for the newest checkpoint in the run directory (only it
+        // writes there); the other ranks learn the outcome with the state it broadcasts.
+        var resumeFrom = config.resume
+        if config.resume == Trainer.automaticResume {
+            guard let directory = config.outputDirectory else {
+                throw TrainingError("--resume auto needs --output DIR: the run directory to look for checkpoints in")
+            }
+            resumeFrom = isRoot ? try Checkpoint.newest(in: directory) : nil
+            if isRoot && resumeFrom == nil { print("--resume auto: no checkpoint in \(directory) yet, starting the run") }
+        }
         if config.freezeBackbone && config.pretrained == nil && config.resume == nil && isRoot {
             warn("--freeze-backbone without --pretrained trains a head on a randomly initialised backbone")
         }
-        if let pretrained = config.pretrained, config.resume == nil, comm.rank == 0 {
+        if let pretrained = config.pretrained, resumeFrom == nil, comm.rank == 0 {
             // Rank 0 reads the file; `synchronizeStartingState` hands the weights to every rank.
             try PretrainedWeights.load(path: pretrained, into: model, log: { print($0) })
         }
-        if let resume = config.resume {
+        if let resume = resumeFrom {
             // Only rank 0 reads the file (nodes need not share a filesystem); the weights and
             // state reach the other ranks in `synchronizeStartingState`.
             if isRoot {
                 state = try Checkpoint.load(from: resume, model: model, optimizer: optimizer, ema: ema, config: config,
                                             worldSize: comm.worldSize)
+                print("resuming from \(resume): epoch \(state.epoch + 1), global step \(state.globalStep)")
             }
             runDirectory = config.outputDirectory ?? (resume as NSString).deletingLastPathComponent
         } else {
@@ -123,6 +134,9 @@ public final class Trainer {
         schedule = try config.learningRateSchedule(stepsPerEpoch: stepsPerEpoch, worldSize: comm.worldSize)
         if isRoot { try prepareRunDirectory(threads: threads) }
     }
+
+    /// `--resume auto`.
+    static let automaticResume = "auto"
 
     static func makeOptimizer(_ config: TrainConfig, store: ParameterStore) -> any Optimizer {
         let decays = config.noWeightDecayOnNormAndBias ? WeightDecaySelection.noDecayOnNormAndBias
@@ -150,7 +164,10 @@ public final class Trainer {
         while state.epoch < config.epochs {
             let epoch = state.epoch
             let started = Date()
-            let train = try trainOneEpoch(epoch: epoch, progress: progress)
+            guard let train = try trainOneEpoch(epoch: epoch, progress: progress) else {
+                log("stopping after step \(state.globalStep) as asked (--interrupt-after-step); resume with --resume auto --output \(runDirectory)")
+                return
+            }
             let trainSeconds = Date().timeIntervalSince(started)
             averageBatchNormStatistics()
             try checkReplicasAgree()
@@ -255,21 +272,32 @@ public final class Trainer {
         var started = ProcessInfo.processInfo.systemUptime
     }
 
-    func trainOneEpoch(epoch: Int, progress: ProgressLine) throws -> TrainSummary {
+    /// Trains from the epoch's saved position (a mid-epoch checkpoint) to its end; nil when
+    /// `--interrupt-after-step` stopped it.
+    func trainOneEpoch(epoch: Int, progress: ProgressLine) throws -> TrainSummary? {
         let sampler = DistributedSampler(datasetSize: trainSet.count, worldSize: comm.worldSize, rank: comm.rank,
                                          seed: config.seed)
-        let indices = Array(sampler.indices(epoch: epoch).prefix(stepsPerEpoch * config.batchSize * config.accumulate))
+        // The epoch's order depends on (seed, epoch) alone, and every random choice on (seed,
+        // epoch, sample) or (seed, step, rank): starting at a saved step gives exactly the rest.
+        let firstStep = state.stepInEpoch ?? 0
+        let samplesPerStep = config.batchSize * config.accumulate
+        let indices = Array(sampler.indices(epoch: epoch).prefix(stepsPerEpoch * samplesPerStep).dropFirst(firstStep * samplesPerStep))
         let loader = BatchLoader(dataset: trainSet, indices: indices, batchSize: config.batchSize,
                                  imageSize: config.imageSize, augmentation: .train(trainTransform), seed: config.seed, epoch: epoch,
                                  workers: config.workers, maxPixels: config.maxPixels, warn: { warn($0) })
         defer { loader.stop() }
         var lossSum = 0.0, correct = 0, images = 0, skipped = 0, waitSeconds = 0.0, commSeconds = 0.0
+        if isRoot, let saved = state.partialTotals, saved.count == 6 {
+            // The epoch's sums up to the checkpoint, over all ranks: rank 0 carries them.
+            lossSum = saved[0]; correct = Int(saved[1]); images = Int(saved[2]); skipped = Int(saved[3])
+            waitSeconds = saved[4]; commSeconds = saved[5]
+        }
         var window = StepWindow()
         let started = ProcessInfo.processInfo.systemUptime
         let scale = 1 / Float(comm.worldSize)
         let trainable = model.trainableRange
         let microBatches = config.accumulate
-        for step in 0..<stepsPerEpoch {
+        for step in firstStep..<stepsPerEpoch {
             model.store.zeroGradients()
             var batchLoss: Float = 0, batchCorrect = 0, batchImages = 0, waited = 0.0
             // --accumulate N: N micro-batches add their gradients before one all-reduce and step
@@ -344,21 +372,45 @@ public final class Trainer {
                 let left = elapsed / Double(step + 1) * Double(stepsPerEpoch - step - 1)
                 try writeStepLine(&window, epoch: epoch, step: step, lr: lr, progress: progress, secondsLeft: left)
             }
+            if let every = config.checkpointEvery, state.globalStep % every == 0, step + 1 < stepsPerEpoch {
+                try saveMidEpochCheckpoint(stepInEpoch: step + 1, sums: [lossSum, Double(correct), Double(images),
+                                                                         Double(skipped), waitSeconds, commSeconds])
+                if config.interruptAfterStep == state.globalStep { return nil }
+            }
             if isRoot {
                 let elapsed = ProcessInfo.processInfo.systemUptime - started
-                let left = elapsed / Double(step + 1) * Double(stepsPerEpoch - step - 1)
+                let left = elapsed / Double(step + 1 - firstStep) * Double(stepsPerEpoch - step - 1)
                 progress.update(.init(epoch: epoch + 1, epochs: config.epochs, step: step + 1, steps: stepsPerEpoch,
                                       loss: lossSum / Double(max(images, 1)), top1: Double(correct) / Double(max(images, 1)),
                                       imagesPerSecond: Double(images * comm.worldSize) / max(elapsed, 1e-9),
                                       dataWait: waitSeconds / max(elapsed, 1e-9), secondsLeft: left))
             }
         }
+        state.stepInEpoch = nil
+        state.partialTotals = nil
         let elapsed = ProcessInfo.processInfo.systemUptime - started
         var totals = [lossSum, Double(correct), Double(images), Double(skipped), waitSeconds / max(elapsed, 1e-9), commSeconds]
         comm.allReduceSum(&totals)
         let n = max(totals[2], 1), ranks = Double(comm.worldSize)
         return TrainSummary(loss: totals[0] / n, top1: totals[1] / n, images: Int(totals[2]), skipped: Int(totals[3]),
                             dataWait: totals[4] / ranks, commSeconds: totals[5] / ranks / Double(max(stepsPerEpoch, 1)))
+    }
+
+    /// Collective, every `--checkpoint-every` steps inside an epoch: BatchNorm statistics are
+    /// averaged (so the file holds what every rank holds, and a resumed run continues exactly),
+    /// the epoch's sums so far are reduced into the state, and rank 0 replaces last.safetensors.
+    func saveMidEpochCheckpoint(stepInEpoch: Int, sums: [Double]) throws {
+        averageBatchNormStatistics()
+        var totals = sums
+        comm.allReduceSum(&totals)
+        state.stepInEpoch = stepInEpoch
+        state.partialTotals = totals
+        if isRoot {
+            try Checkpoint.save(to: runDirectory + "/last.safetensors", model: model, optimizer: optimizer, ema: ema,
+                                state: state, config: config, worldSize: comm.worldSize)
+        }
+        state.stepInEpoch = nil
+        state.partialTotals = nil
     }
 
     /// Collective (every rank calls it at the same steps): averages the window over ranks and
@@ -500,8 +552,8 @@ public final class Trainer {
             broadcastModelState(model: model, optimizer: optimizer, communicator: comm)
         }
         guard let ema else { return }
-        if config.resume == nil {
-            // After --pretrained and the broadcast: the average starts at the starting weights.
+        if state.globalStep == 0 {
+            // A fresh run (after --pretrained and the broadcast): the average starts at the starting weights.
             ema.copy(from: model)
         } else if comm.worldSize > 1 {
             let store = ema.model.store
@@ -525,6 +577,11 @@ public struct TrainingState: Codable, Sendable {
     public var bestScore: Double?
     /// best.safetensors holds the EMA's weights (`--ema-decay`), not the raw model's.
     public var bestIsEMA: Bool?
+    /// A mid-epoch checkpoint (`--checkpoint-every`): steps of `epoch` already taken, and the
+    /// epoch's sums so far over all ranks (loss·images, correct, images, skipped, data-wait
+    /// share, all-reduce seconds); nil at an epoch boundary.
+    public var stepInEpoch: Int?
+    public var partialTotals: [Double]?
     public var classNames: [String]
     /// Readable class names (e.g. from words.txt), shown by `predict`.
     public var classDescriptions: [String]?

@@ -51,7 +51,7 @@ struct Train: ParsableCommand {
     @Option(help: "Run directory for checkpoints, config.json and metrics.jsonl (default: runs/<date-time>).")
     var output: String?
 
-    @Option(help: "Checkpoint to resume from (e.g. runs/x/last.safetensors).")
+    @Option(help: "Checkpoint to resume from (e.g. runs/x/last.safetensors), or auto: the newest checkpoint in --output DIR, starting afresh when there is none (for jobs that get requeued).")
     var resume: String?
 
     @Option(help: "Initial weights: a torchvision state dict saved with safetensors (a different class count replaces the classifier).")
@@ -117,6 +117,12 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Stop each epoch after this many steps (quick experiments, tests).", visibility: .hidden))
     var maxStepsPerEpoch: Int?
 
+    @Option(help: "Also replace last.safetensors every this many steps inside an epoch (resumable mid-epoch, exactly).")
+    var checkpointEvery: Int?
+
+    @Option(help: ArgumentHelp("Exit after the mid-epoch checkpoint of this global step, as if killed (tests resume).", visibility: .hidden))
+    var interruptAfterStep: Int?
+
     @Option(help: ArgumentHelp("Exit after this epoch's checkpoint, as if interrupted (tests resume).", visibility: .hidden))
     var interruptAfterEpoch: Int?
 
@@ -126,7 +132,7 @@ struct Train: ParsableCommand {
         guard imageSize >= 8 else { throw ValidationError("--image-size must be at least 8") }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        if pretrained != nil && resume != nil {
+        if pretrained != nil && resume != nil && resume != "auto" {
             throw ValidationError("--pretrained and --resume exclude each other: a checkpoint already holds the weights")
         }
         guard ["auto", "imagenet", "tiny-imagenet", "small"].contains(trainTransform) else {
@@ -181,6 +187,8 @@ struct Train: ParsableCommand {
         config.freezeBackbone = freezeBackbone
         config.maxStepsPerEpoch = maxStepsPerEpoch
         config.interruptAfterEpoch = interruptAfterEpoch
+        config.checkpointEvery = checkpointEvery
+        config.interruptAfterStep = interruptAfterStep
         config.labelSmoothing = labelSmoothing
         config.mixupAlpha = mixupAlpha
         config.cutmixAlpha = cutmixAlpha

@@ -183,6 +183,34 @@ final class TrainingControlTests: XCTestCase {
         for line in steps { XCTAssertEqual(line["lr"] as? Double ?? 0, 0.016, accuracy: 1e-8) }
     }
 
+    /// --checkpoint-every 2 writes last.safetensors inside epochs; a job stopped right after the
+    /// checkpoint of global step 4 (epoch 2, step 2 of 3) and restarted with --resume auto ends
+    /// with every tensor bit for bit as the uninterrupted run's, and the same epoch figures.
+    /// --resume auto in an empty directory starts the run.
+    func testMidEpochCheckpointAndResumeAuto() throws {
+        let whole = scratch.appendingPathComponent("whole"), parts = scratch.appendingPathComponent("parts")
+        let common = ["--epochs", "2", "--checkpoint-every", "2", "--lr", "0.05"]
+        XCTAssertEqual(try train(common + ["--output", whole.path]).status, 0)
+        let first = try train(common + ["--output", parts.path, "--resume", "auto", "--interrupt-after-step", "4"])
+        XCTAssertEqual(first.status, 0, first.output)
+        XCTAssertTrue(first.stdout.contains("no checkpoint in \(parts.path) yet, starting the run"), first.stdout)
+        let stopped = try SafeTensorsFile.read(path: parts.appendingPathComponent("last.safetensors").path)
+        let state = try JSONDecoder().decode(TrainingState.self, from: Data(stopped.metadata["swift_dp_train.state"]!.utf8))
+        XCTAssertEqual(state.globalStep, 4)
+        XCTAssertEqual(state.epoch, 1)
+        XCTAssertEqual(state.stepInEpoch, 1, "epoch 2 has 3 steps; global step 4 is its first")
+        let resumed = try train(common + ["--output", parts.path, "--resume", "auto"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.stdout.contains("resuming from \(parts.path)/last.safetensors: epoch 2, global step 4"), resumed.stdout)
+        let a = try SafeTensorsFile.read(path: whole.appendingPathComponent("last.safetensors").path)
+        let b = try SafeTensorsFile.read(path: parts.appendingPathComponent("last.safetensors").path)
+        XCTAssertEqual(a.names, b.names)
+        for name in a.names { XCTAssertEqual(a.tensors[name]!.data, b.tensors[name]!.data, name) }
+        let lastWhole = try metricsLines(whole).last!, lastParts = try metricsLines(parts).last!
+        XCTAssertEqual(lastWhole["train_loss"] as? Double ?? 0, lastParts["train_loss"] as? Double ?? 1, accuracy: 1e-9)
+        XCTAssertEqual(lastWhole["val_top1"] as? Double, lastParts["val_top1"] as? Double)
+    }
+
     /// lr 1e30 after a good epoch: the step that overflows stops every rank with one message,
     /// exit 1, no MPI_Abort, and the epoch-1 checkpoint stays byte for byte as it was.
     func testNonFiniteGradientStopsAllRanksAndKeepsTheLastGoodCheckpoint() throws {
