@@ -58,7 +58,13 @@ public func reportSetUpFailure(_ failure: String?, communicator comm: any Commun
     comm.allReduceSum(&flags)
     guard let first = flags.firstIndex(where: { $0 > 0 }) else { return false }
     if comm.rank == first, let failure {
-        FileHandle.standardError.write(Data(("error: " + failure + "\n").utf8))
+        // On a cluster the rank and its host say where to look (a path missing on one node).
+        let failing = flags.filter { $0 > 0 }.count
+        let place = comm.worldSize > 1
+            ? "rank \(first) on \(ProcessInfo.processInfo.hostName)"
+              + (failing > 1 ? " (and \(failing - 1) other rank(s))" : "") + ": "
+            : ""
+        FileHandle.standardError.write(Data(("error: " + place + failure + "\n").utf8))
     }
     return true
 }

@@ -109,7 +109,9 @@ final class MultiProcessTrainingTests: XCTestCase {
                                 expectSuccess: false)
         XCTAssertNotEqual(outcome.status, 0)
         let errors = outcome.stderr.split(separator: "\n").filter { $0.hasPrefix("error:") }
-        XCTAssertEqual(errors, ["error: \(missing): dataset directory not found"], outcome.output)
+        let host = ProcessInfo.processInfo.hostName
+        XCTAssertEqual(errors, ["error: rank 0 on \(host) (and 1 other rank(s)): \(missing): dataset directory not found"],
+                       outcome.output)
         XCTAssertFalse(outcome.output.contains("MPI_ABORT"), "set-up errors end the job cleanly:\n\(outcome.output)")
     }
 
