@@ -17,6 +17,7 @@ static inline MPI_Op cmpi_op_min(void) { return MPI_MIN; }
 static inline void *cmpi_in_place(void) { return MPI_IN_PLACE; }
 static inline MPI_Errhandler cmpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline MPI_Request cmpi_request_null(void) { return MPI_REQUEST_NULL; }
+static inline int cmpi_any_source(void) { return MPI_ANY_SOURCE; }
 static inline MPI_Status *cmpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
 static inline int cmpi_success(void) { return MPI_SUCCESS; }
 static inline int cmpi_thread_multiple(void) { return MPI_THREAD_MULTIPLE; }

@@ -15,9 +15,23 @@ public protocol Communicator: AnyObject {
     /// Broadcasts a byte array of any length (the length travels first).
     func broadcast(bytes: inout [UInt8], root: Int)
     func barrier()
+    /// What this rank is doing, carried by its collectives into a stall report
+    /// (Note [Collective watchdog]); a no-op without a watchdog.
+    func setPhase(_ phase: CollectivePhase)
+    func setBucket(_ bucket: Int, of buckets: Int)
+    /// Starts the stall watchdog (collective: every rank calls it at the same point). Returns
+    /// why it could not start, if it could not.
+    func startWatchdog(timeout: Double) -> String?
     /// Ends the whole job: no rank is left waiting for this one.
     func abort(_ message: String, code: Int32) -> Never
     func finalize()
+}
+
+/// Communicators without a watchdog (one process, test doubles) ignore phases.
+extension Communicator {
+    public func setPhase(_ phase: CollectivePhase) {}
+    public func setBucket(_ bucket: Int, of buckets: Int) {}
+    public func startWatchdog(timeout: Double) -> String? { nil }
 }
 
 /// World of one: every collective is the identity.

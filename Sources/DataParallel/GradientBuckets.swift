@@ -26,6 +26,10 @@ public struct GradientBuckets: Sendable {
     /// Sums each bucket across ranks, in order (the optimizer folds in 1/worldSize).
     public func allReduceSum(_ gradients: UnsafeMutablePointer<Float>, communicator: any Communicator) {
         guard communicator.worldSize > 1 else { return }
-        for b in buckets { communicator.allReduceSum(gradients + b.offset, count: b.count) }
+        for (index, b) in buckets.enumerated() {
+            communicator.setBucket(index + 1, of: buckets.count)
+            communicator.allReduceSum(gradients + b.offset, count: b.count)
+        }
+        communicator.setBucket(0, of: 0)
     }
 }

@@ -9,6 +9,10 @@ public final class MPICommunicator: Communicator {
     public let localRank: Int
     public let localSize: Int
     private var finalized = false
+    private let tracker = CollectiveTracker()
+    private var watchdog: CollectiveWatchdog?
+    /// The thread level MPI granted; the watchdog needs MPI_THREAD_MULTIPLE.
+    private let threadLevel: Int32
 
     /// True when this process was started by mpirun (Open MPI or PMIx sets these).
     public static var isLaunchedByMPI: Bool {
@@ -16,10 +20,12 @@ public final class MPICommunicator: Communicator {
         return env["OMPI_COMM_WORLD_SIZE"] != nil || env["PMIX_RANK"] != nil || env["PMI_RANK"] != nil
     }
 
-    public init() {
+    /// `watchdog`: ask for MPI_THREAD_MULTIPLE, so `startWatchdog` can run its thread beside
+    /// the main thread's collectives; otherwise FUNNELED (only the main thread calls MPI; the
+    /// loader threads never do), which costs MPI nothing in locking.
+    public init(watchdog: Bool = false) {
         var provided: Int32 = 0
-        // FUNNELED: only the main thread calls MPI; the loader threads never do.
-        let rc = MPI_Init_thread(nil, nil, cmpi_thread_funneled(), &provided)
+        let rc = MPI_Init_thread(nil, nil, watchdog ? cmpi_thread_multiple() : cmpi_thread_funneled(), &provided)
         guard rc == cmpi_success() else {
             FileHandle.standardError.write(Data("error: MPI_Init_thread failed (code \(rc))\n".utf8))
             exit(1)
@@ -30,6 +36,7 @@ public final class MPICommunicator: Communicator {
         MPI_Comm_size(cmpi_comm_world(), &s)
         rank = Int(r)
         worldSize = Int(s)
+        threadLevel = provided
         var local = MPI_Comm(bitPattern: 0)
         MPI_Comm_split_type(cmpi_comm_world(), cmpi_comm_type_shared(), r, cmpi_info_null(), &local)
         var lr: Int32 = 0, ls: Int32 = 1
@@ -60,7 +67,21 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    public func setPhase(_ phase: CollectivePhase) { tracker.phase = phase }
+    public func setBucket(_ bucket: Int, of buckets: Int) { tracker.setBucket(bucket, of: buckets) }
+
+    public func startWatchdog(timeout: Double) -> String? {
+        guard worldSize > 1, timeout > 0, watchdog == nil else { return nil }
+        guard threadLevel >= cmpi_thread_multiple() else {
+            return "this Open MPI does not provide MPI_THREAD_MULTIPLE: no stall watchdog (--collective-timeout)"
+        }
+        watchdog = CollectiveWatchdog(tracker: tracker, rank: rank, worldSize: worldSize, timeout: timeout)
+        return nil
+    }
+
     public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) {
+        tracker.enter("all-reduce (float)", count: count)
+        defer { tracker.leave() }
         chunks(count) { start, n in
             check(MPI_Allreduce(cmpi_in_place(), buffer + start, n, cmpi_float(), cmpi_op_sum(), cmpi_comm_world()),
                   "MPI_Allreduce(float, \(n))")
@@ -69,6 +90,8 @@ public final class MPICommunicator: Communicator {
 
     public func allReduceSum(_ values: inout [Double]) {
         let n = Int32(values.count)
+        tracker.enter("all-reduce (double)", count: values.count)
+        defer { tracker.leave() }
         values.withUnsafeMutableBufferPointer { p in
             check(MPI_Allreduce(cmpi_in_place(), p.baseAddress, n, cmpi_double(), cmpi_op_sum(), cmpi_comm_world()),
                   "MPI_Allreduce(double, \(n))")
@@ -76,12 +99,16 @@ public final class MPICommunicator: Communicator {
     }
 
     public func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int) {
+        tracker.enter("broadcast (float)", count: count)
+        defer { tracker.leave() }
         chunks(count) { start, n in
             check(MPI_Bcast(buffer + start, n, cmpi_float(), Int32(root), cmpi_comm_world()), "MPI_Bcast(float, \(n))")
         }
     }
 
     public func broadcast(_ buffer: UnsafeMutablePointer<Int64>, count: Int, root: Int) {
+        tracker.enter("broadcast (int64)", count: count)
+        defer { tracker.leave() }
         chunks(count) { start, n in
             check(MPI_Bcast(buffer + start, n, cmpi_int64(), Int32(root), cmpi_comm_world()), "MPI_Bcast(int64, \(n))")
         }
@@ -89,6 +116,8 @@ public final class MPICommunicator: Communicator {
 
     public func broadcast(bytes: inout [UInt8], root: Int) {
         var length = Int64(bytes.count)
+        tracker.enter("broadcast (bytes)", count: bytes.count)
+        defer { tracker.leave() }
         check(MPI_Bcast(&length, 1, cmpi_int64(), Int32(root), cmpi_comm_world()), "MPI_Bcast(length)")
         if rank != root { bytes = [UInt8](repeating: 0, count: Int(length)) }
         guard length > 0 else { return }
@@ -100,7 +129,11 @@ public final class MPICommunicator: Communicator {
         }
     }
 
-    public func barrier() { check(MPI_Barrier(cmpi_comm_world()), "MPI_Barrier") }
+    public func barrier() {
+        tracker.enter("barrier", count: 0)
+        defer { tracker.leave() }
+        check(MPI_Barrier(cmpi_comm_world()), "MPI_Barrier")
+    }
 
     public func abort(_ message: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data((message + "\n").utf8))
@@ -112,6 +145,9 @@ public final class MPICommunicator: Communicator {
     public func finalize() {
         guard !finalized else { return }
         finalized = true
+        tracker.phase = .finished
+        watchdog?.stop()
+        watchdog = nil
         MPI_Finalize()
     }
 }

@@ -105,6 +105,18 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var checkpointEvery: Int?
     /// Exit cleanly after the mid-epoch checkpoint of this global step (tests resume mid-epoch).
     public var interruptAfterStep: Int?
+    /// Abort the job when a collective has waited this many seconds for some rank, naming
+    /// where every rank is (Note [Collective watchdog]); 0 = wait for ever.
+    public var collectiveTimeout: Double = 60
+    /// Make one rank hang before a global step (tests the watchdog).
+    public var simulateStall: SimulatedStall?
+
+    public struct SimulatedStall: Codable, Sendable, Equatable {
+        public var rank: Int
+        /// 1-based global step.
+        public var step: Int
+        public init(rank: Int, step: Int) { self.rank = rank; self.step = step }
+    }
 
     public init() {}
 
@@ -137,6 +149,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     /// Checks the options that need no data or model; one line naming the option.
     public func validate() throws {
+        guard collectiveTimeout >= 0, collectiveTimeout.isFinite else {
+            throw TrainingError("--collective-timeout must be 0 (off) or a number of seconds (got \(collectiveTimeout))")
+        }
         guard logEvery >= 1 else { throw TrainingError("--log-every must be at least 1 (got \(logEvery))") }
         guard evalEvery >= 1 else { throw TrainingError("--eval-every must be at least 1 (got \(evalEvery))") }
         guard BestModelCriterion(rawValue: saveBestBy) != nil else {

@@ -33,7 +33,8 @@ public final class Trainer {
     /// A set-up error is reported once and every rank exits 1; an error once training has
     /// started prints one line and aborts the whole job (MPI_Abort), so no rank waits forever.
     public static func launch(_ config: TrainConfig) throws {
-        let comm: any Communicator = MPICommunicator.isLaunchedByMPI ? MPICommunicator() : SingleProcessCommunicator()
+        let comm: any Communicator = MPICommunicator.isLaunchedByMPI
+            ? MPICommunicator(watchdog: config.collectiveTimeout > 0) : SingleProcessCommunicator()
         // Set-up does no collective, so a bad path or option is agreed on and reported once,
         // and every rank exits cleanly.
         var trainer: Trainer?
@@ -43,6 +44,8 @@ public final class Trainer {
             comm.finalize()
             exit(1)
         }
+        // After set-up: scanning a dataset may take some ranks much longer than others.
+        if let unavailable = comm.startWatchdog(timeout: config.collectiveTimeout), comm.rank == 0 { warn(unavailable) }
         do {
             try trainer!.synchronizeStartingState()
             try trainer!.run()
@@ -172,6 +175,7 @@ public final class Trainer {
             averageBatchNormStatistics()
             try checkReplicasAgree()
             let evaluates = (epoch + 1) % config.evalEvery == 0 || epoch + 1 == config.epochs
+            comm.setPhase(.evaluation(epoch: epoch + 1))
             let eval = evaluates ? try evaluate(model) : nil
             var emaEval: EvaluationTotals?
             if evaluates, let ema {
@@ -196,6 +200,7 @@ public final class Trainer {
                 }
             }
 
+            comm.setPhase(.rootWrites(epoch: epoch + 1))
             if isRoot {
                 var metrics = EpochMetrics(
                     epoch: epoch + 1, step: state.globalStep,
@@ -298,6 +303,10 @@ public final class Trainer {
         let trainable = model.trainableRange
         let microBatches = config.accumulate
         for step in firstStep..<stepsPerEpoch {
+            comm.setPhase(.trainStep(epoch: epoch + 1, step: step + 1))
+            if let stall = config.simulateStall, stall.step == state.globalStep + 1, stall.rank == comm.rank {
+                Thread.sleep(forTimeInterval: 3600)  // a wedged rank, for the watchdog's test
+            }
             model.store.zeroGradients()
             var batchLoss: Float = 0, batchCorrect = 0, batchImages = 0, waited = 0.0
             // --accumulate N: N micro-batches add their gradients before one all-reduce and step
@@ -388,6 +397,7 @@ public final class Trainer {
         }
         state.stepInEpoch = nil
         state.partialTotals = nil
+        comm.setPhase(.epochEnd(epoch: epoch + 1))
         let elapsed = ProcessInfo.processInfo.systemUptime - started
         var totals = [lossSum, Double(correct), Double(images), Double(skipped), waitSeconds / max(elapsed, 1e-9), commSeconds]
         comm.allReduceSum(&totals)
@@ -400,6 +410,7 @@ public final class Trainer {
     /// averaged (so the file holds what every rank holds, and a resumed run continues exactly),
     /// the epoch's sums so far are reduced into the state, and rank 0 replaces last.safetensors.
     func saveMidEpochCheckpoint(stepInEpoch: Int, sums: [Double]) throws {
+        comm.setPhase(.midEpochCheckpoint(epoch: state.epoch + 1, step: stepInEpoch))
         averageBatchNormStatistics()
         var totals = sums
         comm.allReduceSum(&totals)
@@ -417,6 +428,7 @@ public final class Trainer {
     /// rank 0 writes the step line.
     func writeStepLine(_ window: inout StepWindow, epoch: Int, step: Int, lr: Float, progress: ProgressLine,
                        secondsLeft: Double) throws {
+        comm.setPhase(.stepLine(epoch: epoch + 1, step: step + 1))
         let elapsed = ProcessInfo.processInfo.systemUptime - window.started
         var sums = [window.lossSum, window.correct, window.images, window.waitSeconds / max(elapsed, 1e-9),
                     window.commSeconds / max(window.steps, 1)]
@@ -545,6 +557,7 @@ public final class Trainer {
     /// broadcasts at construction).
     func synchronizeStartingState() throws {
         defer { optimizer.stepCount = state.globalStep }  // Adam's bias correction counts steps
+        comm.setPhase(.startingState)
         if comm.worldSize > 1 {
             var bytes = isRoot ? Array(try JSONEncoder().encode(state)) : []
             comm.broadcast(bytes: &bytes, root: 0)

@@ -126,6 +126,12 @@ struct Train: ParsableCommand {
     @Option(help: ArgumentHelp("Exit after this epoch's checkpoint, as if interrupted (tests resume).", visibility: .hidden))
     var interruptAfterEpoch: Int?
 
+    @Option(help: "Under mpirun: when a collective has waited this many seconds for some rank, print which ranks arrived and where each other rank is, and abort the job (0: wait for ever). Must exceed rank 0's checkpoint write.")
+    var collectiveTimeout: Double = 60
+
+    @Option(help: ArgumentHelp("RANK:STEP — this rank hangs before that global step (tests the stall watchdog).", visibility: .hidden))
+    var simulateStall: String?
+
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
@@ -189,6 +195,12 @@ struct Train: ParsableCommand {
         config.interruptAfterEpoch = interruptAfterEpoch
         config.checkpointEvery = checkpointEvery
         config.interruptAfterStep = interruptAfterStep
+        config.collectiveTimeout = collectiveTimeout
+        if let simulateStall {
+            let parts = simulateStall.split(separator: ":").compactMap { Int($0) }
+            guard parts.count == 2 else { throw ValidationError("--simulate-stall takes RANK:STEP, e.g. 1:5") }
+            config.simulateStall = .init(rank: parts[0], step: parts[1])
+        }
         config.labelSmoothing = labelSmoothing
         config.mixupAlpha = mixupAlpha
         config.cutmixAlpha = cutmixAlpha

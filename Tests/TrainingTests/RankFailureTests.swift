@@ -48,24 +48,24 @@ final class RankFailureTests: XCTestCase {
         XCTAssertTrue(rankProcesses(marker: run.path).isEmpty, "ranks left running after the job ended")
         print("job ended \(String(format: "%.1f", seconds)) s after rank 1 was killed")
     }
+}
 
-    /// PIDs of this job's ranks by MPI rank, found through their command lines and environments.
-    func rankProcesses(marker: String) -> [Int: pid_t] {
-        var ranks: [Int: pid_t] = [:]
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = pid_t(entry),
-                  let cmdline = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(entry)/cmdline")),
-                  String(decoding: cmdline, as: UTF8.self).contains(marker),
-                  let environ = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(entry)/environ")) else { continue }
-            for variable in environ.split(separator: 0) {
-                let text = String(decoding: variable, as: UTF8.self)
-                if text.hasPrefix("OMPI_COMM_WORLD_RANK="), let rank = Int(text.dropFirst("OMPI_COMM_WORLD_RANK=".count)) {
-                    ranks[rank] = pid
-                }
+/// PIDs of this job's ranks by MPI rank, found through their command lines and environments.
+func rankProcesses(marker: String) -> [Int: pid_t] {
+    var ranks: [Int: pid_t] = [:]
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+        guard let pid = pid_t(entry),
+              let cmdline = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(entry)/cmdline")),
+              String(decoding: cmdline, as: UTF8.self).contains(marker),
+              let environ = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(entry)/environ")) else { continue }
+        for variable in environ.split(separator: 0) {
+            let text = String(decoding: variable, as: UTF8.self)
+            if text.hasPrefix("OMPI_COMM_WORLD_RANK="), let rank = Int(text.dropFirst("OMPI_COMM_WORLD_RANK=".count)) {
+                ranks[rank] = pid
             }
         }
-        return ranks
     }
+    return ranks
 }
 
 /// Reads a pipe on a background thread so the child never blocks on a full pipe.
