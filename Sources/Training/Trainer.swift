@@ -511,6 +511,7 @@ public final class Trainer {
         } catch {
             throw TrainingError("\(runDirectory): cannot create the run directory (\(error.localizedDescription))")
         }
+        removeUnfinishedWrites()
         var effective = config
         effective.numClasses = model.numClasses
         effective.threads = threads
@@ -536,6 +537,17 @@ public final class Trainer {
             : "RandomCrop(\(config.imageSize), padding 4)"
         print("transforms: train \(crop) + flip p=\(trainTransform.flipProbability); "
               + "eval Resize(\(evalResize)) + CenterCrop(\(config.imageSize))")
+    }
+
+    /// A run killed while writing leaves its temporary file (`.last.safetensors.tmp-<pid>`,
+    /// see `writeAtomically`) beside the intact previous checkpoint; nothing reads it again.
+    func removeUnfinishedWrites() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: runDirectory)) ?? []
+        let leftovers = names.filter { $0.hasPrefix(".") && $0.range(of: #"\.tmp-[0-9]+$"#, options: .regularExpression) != nil }
+        for name in leftovers { try? FileManager.default.removeItem(atPath: runDirectory + "/" + name) }
+        if !leftovers.isEmpty {
+            print("removed \(leftovers.count) unfinished write(s) left by a killed run: \(leftovers.joined(separator: ", "))")
+        }
     }
 
     /// `weights`: the model whose tensors the file holds as the model (the EMA's for a best

@@ -203,12 +203,19 @@ public func writeAtomically(_ bytes: [UInt8], to path: String) throws {
     let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw SafeTensorsError("\(path): cannot create \(temporary): \(String(cString: strerror(errno)))") }
     var ok = true
+    // Tests kill a run while it writes; this makes "while" last long enough to hit.
+    let pause = ProcessInfo.processInfo.environment["SWIFT_DP_TRAIN_TEST_PAUSE_MID_WRITE"].flatMap(Double.init)
     bytes.withUnsafeBytes { raw in
         var done = 0
+        var half = pause == nil ? raw.count : raw.count / 2
         while done < raw.count {
-            let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
+            let n = Foundation.write(fd, raw.baseAddress! + done, min(raw.count, max(half, done + 1)) - done)
             if n <= 0 { ok = false; break }
             done += n
+            if done >= half, let pause, half < raw.count {
+                Thread.sleep(forTimeInterval: pause)
+                half = raw.count
+            }
         }
     }
     let error = String(cString: strerror(errno))
