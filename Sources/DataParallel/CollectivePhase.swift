@@ -9,6 +9,9 @@ public struct CollectivePhase: Sendable, CustomStringConvertible {
     /// The gradient bucket being reduced (1-based) and how many there are; 0 outside buckets.
     public var bucket = 0
     public var buckets = 0
+    /// Waiting here is expected to last as long as rank 0's own work (an evaluation on rank 0
+    /// alone): not a stall while rank 0 keeps reporting.
+    public var patient = false
 
     public init(_ name: StaticString, epoch: Int = 0, step: Int = 0) {
         self.name = name
@@ -39,4 +42,9 @@ extension CollectivePhase {
     public static func epochEnd(epoch: Int) -> CollectivePhase { .init("end of training", epoch: epoch) }
     public static func evaluation(epoch: Int) -> CollectivePhase { .init("evaluation", epoch: epoch) }
     public static func rootWrites(epoch: Int) -> CollectivePhase { .init("logging and checkpoints (rank 0)", epoch: epoch) }
+    public static func waitingForRootEvaluation() -> CollectivePhase {
+        var phase = CollectivePhase("waiting for rank 0's evaluation (--eval-on rank0)")
+        phase.patient = true
+        return phase
+    }
 }

@@ -72,7 +72,8 @@ final class CollectiveTracker: @unchecked Sendable {
         let now = monotonicSeconds()
         lock.lock(); defer { lock.unlock() }
         return RankReport(sequence: sequence, waiting: waiting, seconds: now - since, host: host,
-                          phase: currentPhase.description, collective: "\(kind) of \(count) value(s)")
+                          phase: currentPhase.description, collective: "\(kind) of \(count) value(s)",
+                          patient: currentPhase.patient)
     }
 }
 
@@ -86,33 +87,37 @@ public struct RankReport: Equatable, Sendable {
     public var host: String
     public var phase: String
     public var collective: String
+    /// See `CollectivePhase.patient`.
+    public var patient: Bool
 
     public static let wireSize = 512
 
     /// Tab-separated text in a fixed-size message; over-long text is cut.
     public func encoded() -> [UInt8] {
         let clean = { (s: String) in s.replacingOccurrences(of: "\t", with: " ") }
-        let text = "\(sequence)\t\(waiting ? 1 : 0)\t\(seconds)\t\(clean(host))\t\(clean(phase))\t\(clean(collective))"
+        let text = "\(sequence)\t\(waiting ? 1 : 0)\t\(seconds)\t\(clean(host))\t\(clean(phase))\t\(clean(collective))\t\(patient ? 1 : 0)"
         var bytes = Array(text.utf8.prefix(RankReport.wireSize))
         bytes.append(contentsOf: [UInt8](repeating: 0, count: RankReport.wireSize - bytes.count))
         return bytes
     }
 
-    public init(sequence: Int, waiting: Bool, seconds: Double, host: String, phase: String, collective: String) {
+    public init(sequence: Int, waiting: Bool, seconds: Double, host: String, phase: String, collective: String,
+                patient: Bool = false) {
         self.sequence = sequence
         self.waiting = waiting
         self.seconds = seconds
         self.host = host
         self.phase = phase
         self.collective = collective
+        self.patient = patient
     }
 
     public init?(decoding bytes: some Collection<UInt8>) {
         let text = String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
         let fields = text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-        guard fields.count == 6, let sequence = Int(fields[0]), let seconds = Double(fields[2]) else { return nil }
+        guard fields.count == 7, let sequence = Int(fields[0]), let seconds = Double(fields[2]) else { return nil }
         self.init(sequence: sequence, waiting: fields[1] == "1", seconds: seconds, host: fields[3], phase: fields[4],
-                  collective: fields[5])
+                  collective: fields[5], patient: fields[6] == "1")
     }
 }
 
@@ -120,7 +125,9 @@ public struct RankReport: Equatable, Sendable {
 /// `reports[r]` is nil before rank r's first report; `silentFor[r]` is how long ago it came.
 public func stallReport(reports: [RankReport?], silentFor: [Double], timeout: Double, silentAfter: Double) -> String? {
     // The longest wait decides; the ranks in that same collective are the ones that arrived.
-    guard let stuck = reports.compactMap({ $0 }).filter({ $0.waiting && $0.seconds > timeout })
+    // A patient wait (rank 0 evaluating alone) counts only once rank 0 falls silent.
+    let rootAlive = reports.first.flatMap { $0 } != nil && silentFor.first.map { $0 <= silentAfter } == true
+    guard let stuck = reports.compactMap({ $0 }).filter({ $0.waiting && $0.seconds > timeout && !($0.patient && rootAlive) })
         .max(by: { $0.seconds < $1.seconds }) else { return nil }
     var arrived: [Int] = [], missing: [Int] = []
     for (rank, report) in reports.enumerated() {

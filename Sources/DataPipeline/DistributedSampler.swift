@@ -44,6 +44,12 @@ public struct DistributedSampler: Sendable {
     }
 
     public func indices(epoch: Int) -> [Int] {
+        let order = paddedOrder(epoch: epoch)
+        return stride(from: rank, to: totalSize, by: worldSize).map { order[$0] }
+    }
+
+    /// The epoch's permutation padded (or cut) to `totalSize`, before it is split over ranks.
+    public func paddedOrder(epoch: Int) -> [Int] {
         var order = permutation(epoch: epoch)
         if !dropLast {
             let padding = totalSize - order.count
@@ -55,7 +61,61 @@ public struct DistributedSampler: Sendable {
         } else {
             order.removeLast(order.count - totalSize)
         }
-        return stride(from: rank, to: totalSize, by: worldSize).map { order[$0] }
+        return order
+    }
+}
+
+// Note [Global sample cursor]
+// ~~~~~~~~~~~~~~~~~~~~~~~~~~~
+// Training walks the epoch's padded permutation (DistributedSampler's, which depends on seed
+// and epoch only) one global batch at a time: a step takes the next `globalBatch` positions,
+// and rank r's share is the r-th contiguous block of them, cut into micro-batches in order.
+// Block k of a step therefore holds the same images whatever the world size: 4 ranks × 16
+// and 2 ranks × 16 × 2 accumulated form the same four micro-batches of 16 (the stochastic
+// layers are seeded per block too), so a run resumes on another world size where the global
+// batch divides, without repeating or skipping a sample. A checkpoint stores how many
+// positions of the epoch are done (the cursor). PyTorch's DistributedSampler deals positions
+// out round-robin instead (rank r takes r, r+W, …); within one global batch the two choose
+// the same images, only their grouping into per-rank batches differs.
+
+/// Each rank's samples for the rest of an epoch, from a cursor (Note [Global sample cursor]).
+public struct GlobalBatchSampler: Sendable {
+    public let sampler: DistributedSampler
+    public let globalBatch: Int
+
+    public init(datasetSize: Int, worldSize: Int, rank: Int, seed: UInt64, globalBatch: Int) {
+        precondition(globalBatch % worldSize == 0, "the global batch must be a multiple of the world size")
+        sampler = DistributedSampler(datasetSize: datasetSize, worldSize: worldSize, rank: rank, seed: seed)
+        self.globalBatch = globalBatch
+    }
+
+    /// Positions in an epoch: the dataset padded to a multiple of the world size.
+    public var epochLength: Int { sampler.totalSize }
+
+    /// Steps left in the epoch once `cursor` positions are done (the last may be short).
+    public func steps(from cursor: Int) -> Int { max(0, (epochLength - cursor + globalBatch - 1) / globalBatch) }
+
+    /// The positions a step starting at `cursor` takes: the next global batch, or what is left.
+    public func stepLength(at cursor: Int) -> Int { min(globalBatch, epochLength - cursor) }
+
+    /// This rank's sample indices for `steps` steps from `cursor`, in order, and where each
+    /// step's share ends in that list.
+    public func indices(epoch: Int, from cursor: Int, steps: Int) -> (indices: [Int], stepEnds: [Int]) {
+        let order = sampler.paddedOrder(epoch: epoch)
+        let w = sampler.worldSize, r = sampler.rank
+        var indices: [Int] = [], ends: [Int] = []
+        var position = cursor
+        for _ in 0..<steps {
+            let length = stepLength(at: position)
+            guard length > 0 else { break }
+            // Even shares, but for a short step after resuming on another world size.
+            let share = length / w, extra = length % w
+            let start = position + r * share + min(r, extra)
+            indices += order[start..<(start + share + (r < extra ? 1 : 0))]
+            ends.append(indices.count)
+            position += length
+        }
+        return (indices, ends)
     }
 }
 

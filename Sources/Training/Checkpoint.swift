@@ -89,7 +89,7 @@ public enum Checkpoint {
             throw TrainingError("\(path): checkpoint metadata lacks the training state")
         }
         let decoder = JSONDecoder()
-        let state: TrainingState
+        var state: TrainingState
         let saved: TrainConfig
         do {
             state = try decoder.decode(TrainingState.self, from: Data(stateJSON.utf8))
@@ -97,14 +97,14 @@ public enum Checkpoint {
         } catch {
             throw TrainingError("\(path): unreadable training state in the metadata (\(error))")
         }
-        let mismatches = config.resumeMismatches(with: saved)
+        let savedWorld = metadata["swift_dp_train.world_size"].flatMap { Int($0) } ?? worldSize
+        let mismatches = config.resumeMismatches(with: saved, sameWorldSize: savedWorld == worldSize)
         guard mismatches.isEmpty else {
             throw TrainingError("\(path): cannot resume with different settings: " + mismatches.joined(separator: "; "))
         }
-        if let savedWorld = metadata["swift_dp_train.world_size"], savedWorld != String(worldSize) {
-            warn("\(path) was written by \(savedWorld) rank(s), resuming on \(worldSize): training continues, "
-                 + "but not bit for bit as the original run would have")
-        }
+        // Checkpoints from before the sample cursor: what the trainer needs to adapt the split.
+        state.worldSize = state.worldSize ?? savedWorld
+        state.globalBatch = state.globalBatch ?? savedWorld * saved.batchSize * saved.accumulate
         try StateDict.load(file.tensors, into: model.store, source: path, ignoringPrefixes: trainingStatePrefixes)
         if let ema {
             let averaged = file.tensors.filter { $0.key.hasPrefix(emaPrefix) }

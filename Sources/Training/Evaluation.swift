@@ -23,13 +23,15 @@ public struct EvaluationTotals: Codable, Sendable {
 }
 
 /// Every image of `dataset` is evaluated exactly once: rank r takes images r, r+W, … (no
-/// padding duplicates), and the sums are reduced so every rank holds the totals.
+/// padding duplicates), or rank 0 takes them all (`onAllRanks` false), and the sums are
+/// reduced so every rank holds the totals.
 /// Resize(`resize`, shorter side; nil = `imageSize`) + CenterCrop(`imageSize`) + normalisation.
 /// With `strict`, the first file that cannot be decoded is an error instead of a skip.
 func evaluateDataset(model: ClassifierModel, dataset: ImageDataset, imageSize: Int, resize: Int?, batchSize: Int,
-                     workers: Int, maxPixels: Int, strict: Bool, communicator comm: any Communicator) throws
-    -> EvaluationTotals {
-    let indices = evaluationShard(datasetSize: dataset.count, worldSize: comm.worldSize, rank: comm.rank)
+                     workers: Int, maxPixels: Int, strict: Bool, onAllRanks: Bool = true,
+                     communicator comm: any Communicator) throws -> EvaluationTotals {
+    let indices = onAllRanks ? evaluationShard(datasetSize: dataset.count, worldSize: comm.worldSize, rank: comm.rank)
+                             : comm.rank == 0 ? Array(0..<dataset.count) : []
     let loader = BatchLoader(dataset: dataset, indices: indices, batchSize: batchSize, imageSize: imageSize,
                              augmentation: .eval(resize: resize), seed: 0, epoch: 0, workers: workers,
                              maxPixels: maxPixels, warn: { warn($0) })
@@ -56,6 +58,7 @@ func evaluateDataset(model: ClassifierModel, dataset: ImageDataset, imageSize: I
         loader.recycle(batch)
     }
     var totals = [lossSum, Double(top1), Double(top5), Double(images), Double(skipped)]
+    if !onAllRanks && comm.rank != 0 { comm.setPhase(.waitingForRootEvaluation()) }
     comm.allReduceSum(&totals)
     let n = max(totals[3], 1)
     var result = EvaluationTotals(loss: totals[0] / n, top1: totals[1] / n, top5: totals[2] / n, images: Int(totals[3]),

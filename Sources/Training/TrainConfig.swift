@@ -108,6 +108,14 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Abort the job when a collective has waited this many seconds for some rank, naming
     /// where every rank is (Note [Collective watchdog]); 0 = wait for ever.
     public var collectiveTimeout: Double = 60
+    /// Resuming a checkpoint written by another number of ranks: `keep-global-batch` (split
+    /// it as batch × accumulation over these ranks) or `scale-lr` (this run's batch, the LR
+    /// scaled by the change of global batch).
+    public var onWorldSizeChange = "keep-global-batch"
+    /// Evaluation spread over `all` ranks (each image once) or done by `rank0` alone.
+    public var evalOn = "all"
+    /// Append the samples each rank trains on to DIR/rank-R.txt (tests).
+    public var traceSamples: String?
     /// Make one rank hang before a global step (tests the watchdog).
     public var simulateStall: SimulatedStall?
 
@@ -149,6 +157,12 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     /// Checks the options that need no data or model; one line naming the option.
     public func validate() throws {
+        guard ["all", "rank0"].contains(evalOn) else {
+            throw TrainingError("--eval-on must be all or rank0 (got '\(evalOn)')")
+        }
+        guard ["keep-global-batch", "scale-lr"].contains(onWorldSizeChange) else {
+            throw TrainingError("--on-world-size-change must be keep-global-batch or scale-lr (got '\(onWorldSizeChange)')")
+        }
         guard collectiveTimeout >= 0, collectiveTimeout.isFinite else {
             throw TrainingError("--collective-timeout must be 0 (off) or a number of seconds (got \(collectiveTimeout))")
         }
@@ -195,8 +209,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     }
 
     /// The schedule for `stepsPerEpoch` optimizer steps per epoch on `worldSize` ranks.
-    public func learningRateSchedule(stepsPerEpoch: Int, worldSize: Int) throws -> LearningRateSchedule {
-        LearningRateSchedule(kind: try LearningRateSchedule.Kind.parse(lrSchedule), baseLR: peakLearningRate(worldSize: worldSize),
+    /// `factor`: a further scale on the peak LR (`--on-world-size-change scale-lr`).
+    public func learningRateSchedule(stepsPerEpoch: Int, worldSize: Int, factor: Float = 1) throws -> LearningRateSchedule {
+        LearningRateSchedule(kind: try LearningRateSchedule.Kind.parse(lrSchedule),
+                             baseLR: peakLearningRate(worldSize: worldSize) * factor,
                              stepsPerEpoch: stepsPerEpoch, epochs: epochs, warmupEpochs: warmupEpochs,
                              milestones: milestones, stepSize: stepSize, gamma: gamma, minLR: minLR)
     }
@@ -237,15 +253,18 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     }
 
     /// The fields that must match for `--resume` to continue the same run bit for bit.
-    public func resumeMismatches(with other: TrainConfig) -> [String] {
+    /// On another world size the batch split is adapted instead (`onWorldSizeChange`).
+    public func resumeMismatches(with other: TrainConfig, sameWorldSize: Bool = true) -> [String] {
         var problems: [String] = []
         func check<T: Equatable>(_ name: String, _ a: T, _ b: T) {
             if a != b { problems.append("\(name): checkpoint has \(b), this run has \(a)") }
         }
         check("model", model, other.model)
         check("stem", stem, other.stem)
-        check("batch-size", batchSize, other.batchSize)
-        check("accumulate", accumulate, other.accumulate)
+        if sameWorldSize {
+            check("batch-size", batchSize, other.batchSize)
+            check("accumulate", accumulate, other.accumulate)
+        }
         check("image-size", imageSize, other.imageSize)
         check("seed", seed, other.seed)
         check("head", head, other.head)

@@ -8,7 +8,8 @@ import NN
 /// set the sampler's epoch → train one epoch → average BatchNorm statistics → evaluate →
 /// rank 0 logs, keeps the best model and writes checkpoints.
 public final class Trainer {
-    let config: TrainConfig
+    /// `var`: resuming on another world size may change the batch split (`adaptToWorldSize`).
+    var config: TrainConfig
     let comm: any Communicator
     let isRoot: Bool
     let trainSet: ImageDataset
@@ -20,8 +21,8 @@ public final class Trainer {
     let buckets: GradientBuckets
     let loss: SoftmaxCrossEntropy
     let runDirectory: String
-    let stepsPerEpoch: Int
-    let schedule: LearningRateSchedule
+    var stepsPerEpoch: Int
+    var schedule: LearningRateSchedule
     let trainTransform: TrainTransform
     let evalResize: Int
     var state: TrainingState
@@ -128,18 +129,79 @@ public final class Trainer {
             runDirectory = config.outputDirectory ?? Trainer.defaultRunDirectory()
         }
 
-        let sampler = DistributedSampler(datasetSize: trainSet.count, worldSize: comm.worldSize, rank: comm.rank,
-                                         seed: config.seed)
-        let samplesPerStep = config.batchSize * config.accumulate
-        var steps = (sampler.numSamples + samplesPerStep - 1) / samplesPerStep
-        if let limit = config.maxStepsPerEpoch { steps = min(steps, limit) }
-        stepsPerEpoch = max(steps, 1)
+        stepsPerEpoch = Trainer.stepsPerEpoch(config, datasetSize: trainSet.count, worldSize: comm.worldSize)
         schedule = try config.learningRateSchedule(stepsPerEpoch: stepsPerEpoch, worldSize: comm.worldSize)
         if isRoot { try prepareRunDirectory(threads: threads) }
     }
 
     /// `--resume auto`.
     static let automaticResume = "auto"
+
+    static func stepsPerEpoch(_ config: TrainConfig, datasetSize: Int, worldSize: Int) -> Int {
+        let sampler = GlobalBatchSampler(datasetSize: datasetSize, worldSize: worldSize, rank: 0, seed: config.seed,
+                                         globalBatch: worldSize * config.batchSize * config.accumulate)
+        var steps = sampler.steps(from: 0)
+        if let limit = config.maxStepsPerEpoch { steps = min(steps, limit) }
+        return max(steps, 1)
+    }
+
+    func globalBatchSampler() -> GlobalBatchSampler {
+        GlobalBatchSampler(datasetSize: trainSet.count, worldSize: comm.worldSize, rank: comm.rank, seed: config.seed,
+                           globalBatch: comm.worldSize * config.batchSize * config.accumulate)
+    }
+
+    /// Collective (after the state broadcast, so every rank decides alike): a checkpoint
+    /// written by another number of ranks continues with the same global batch, split as
+    /// batch × accumulation over these ranks (`keep-global-batch`), or with this run's batch
+    /// and the learning rate scaled by the change of global batch (`scale-lr`); the sample
+    /// cursor carries on either way (Note [Global sample cursor]).
+    func adaptToWorldSize() throws {
+        let world = comm.worldSize
+        defer {
+            state.worldSize = world
+            state.globalBatch = world * config.batchSize * config.accumulate
+        }
+        guard let savedWorld = state.worldSize, savedWorld != world, let saved = state.globalBatch else { return }
+        let before = "a checkpoint of \(savedWorld) rank(s) with global batch \(saved)"
+        switch config.onWorldSizeChange {
+        case "scale-lr":
+            let global = world * config.batchSize * config.accumulate
+            if config.lrScaling != "linear" {
+                // Linear scaling already follows the global batch.
+                state.learningRateFactor = (state.learningRateFactor ?? 1) * Double(global) / Double(saved)
+            }
+            stepsPerEpoch = Trainer.stepsPerEpoch(config, datasetSize: trainSet.count, worldSize: world)
+            // The schedule continues at the same fraction of training, counted in the new steps.
+            let cursor = state.sampleCursor ?? (state.stepInEpoch ?? 0) * saved
+            state.stepInEpoch = state.stepInEpoch.map { _ in cursor / global }
+            state.globalStep = state.epoch * stepsPerEpoch + (state.stepInEpoch ?? 0)
+            state.sampleCursor = state.stepInEpoch == nil ? nil : cursor
+            log("resuming \(before) on \(world) rank(s) × batch \(config.batchSize)"
+                + (config.accumulate > 1 ? " × \(config.accumulate) accumulated" : "")
+                + " = global batch \(global); learning rate × \(String(format: "%g", state.learningRateFactor ?? 1)) (--on-world-size-change scale-lr)")
+        default:
+            var batch = config.batchSize, accumulate = config.accumulate
+            if world * batch * accumulate != saved {
+                if saved % (world * batch) == 0 {
+                    accumulate = saved / (world * batch)
+                } else if saved % (world * accumulate) == 0 {
+                    batch = saved / (world * accumulate)
+                } else {
+                    throw TrainingError("cannot resume \(before) on \(world) rank(s): \(saved) is not a multiple of \(world) × "
+                        + "batch \(batch) or of \(world) × accumulate \(accumulate); run on a world size that divides it, "
+                        + "or use --on-world-size-change scale-lr")
+                }
+            }
+            config.batchSize = batch
+            config.accumulate = accumulate
+            // The same global batch; the epoch's padding to a multiple of the ranks may differ.
+            stepsPerEpoch = Trainer.stepsPerEpoch(config, datasetSize: trainSet.count, worldSize: world)
+            log("resuming \(before) on \(world) rank(s): global batch kept as \(world) rank(s) × batch \(batch)"
+                + (accumulate > 1 ? " × \(accumulate) accumulated" : "") + " (--on-world-size-change keep-global-batch)")
+        }
+        schedule = try config.learningRateSchedule(stepsPerEpoch: stepsPerEpoch, worldSize: world,
+                                                   factor: Float(state.learningRateFactor ?? 1))
+    }
 
     static func makeOptimizer(_ config: TrainConfig, store: ParameterStore) -> any Optimizer {
         let decays = config.noWeightDecayOnNormAndBias ? WeightDecaySelection.noDecayOnNormAndBias
@@ -280,13 +342,13 @@ public final class Trainer {
     /// Trains from the epoch's saved position (a mid-epoch checkpoint) to its end; nil when
     /// `--interrupt-after-step` stopped it.
     func trainOneEpoch(epoch: Int, progress: ProgressLine) throws -> TrainSummary? {
-        let sampler = DistributedSampler(datasetSize: trainSet.count, worldSize: comm.worldSize, rank: comm.rank,
-                                         seed: config.seed)
+        let sampler = globalBatchSampler()
         // The epoch's order depends on (seed, epoch) alone, and every random choice on (seed,
         // epoch, sample) or (seed, step, rank): starting at a saved step gives exactly the rest.
         let firstStep = state.stepInEpoch ?? 0
-        let samplesPerStep = config.batchSize * config.accumulate
-        let indices = Array(sampler.indices(epoch: epoch).prefix(stepsPerEpoch * samplesPerStep).dropFirst(firstStep * samplesPerStep))
+        var cursor = state.sampleCursor ?? firstStep * sampler.globalBatch
+        let stepCount = min(sampler.steps(from: cursor), max(stepsPerEpoch - firstStep, 0))
+        let (indices, stepEnds) = sampler.indices(epoch: epoch, from: cursor, steps: stepCount)
         let loader = BatchLoader(dataset: trainSet, indices: indices, batchSize: config.batchSize,
                                  imageSize: config.imageSize, augmentation: .train(trainTransform), seed: config.seed, epoch: epoch,
                                  workers: config.workers, maxPixels: config.maxPixels, warn: { warn($0) })
@@ -302,7 +364,7 @@ public final class Trainer {
         let scale = 1 / Float(comm.worldSize)
         let trainable = model.trainableRange
         let microBatches = config.accumulate
-        for step in firstStep..<stepsPerEpoch {
+        for step in firstStep..<(firstStep + stepCount) {
             comm.setPhase(.trainStep(epoch: epoch + 1, step: step + 1))
             if let stall = config.simulateStall, stall.step == state.globalStep + 1, stall.rank == comm.rank {
                 Thread.sleep(forTimeInterval: 3600)  // a wedged rank, for the watchdog's test
@@ -362,6 +424,11 @@ public final class Trainer {
             optimizer.step(learningRate: lr, gradientScale: stepScale, range: trainable)
             ema?.update(from: model)
             state.globalStep += 1
+            cursor += sampler.stepLength(at: cursor)
+            if let trace = config.traceSamples {
+                let k = step - firstStep, from = k == 0 ? 0 : stepEnds[k - 1]
+                traceSamples(indices[from..<stepEnds[k]], epoch: epoch, directory: trace)
+            }
 
             lossSum += Double(batchLoss) * Double(batchImages)
             correct += batchCorrect
@@ -381,8 +448,8 @@ public final class Trainer {
                 let left = elapsed / Double(step + 1) * Double(stepsPerEpoch - step - 1)
                 try writeStepLine(&window, epoch: epoch, step: step, lr: lr, progress: progress, secondsLeft: left)
             }
-            if let every = config.checkpointEvery, state.globalStep % every == 0, step + 1 < stepsPerEpoch {
-                try saveMidEpochCheckpoint(stepInEpoch: step + 1, sums: [lossSum, Double(correct), Double(images),
+            if let every = config.checkpointEvery, state.globalStep % every == 0, step + 1 < firstStep + stepCount {
+                try saveMidEpochCheckpoint(stepInEpoch: step + 1, cursor: cursor, sums: [lossSum, Double(correct), Double(images),
                                                                          Double(skipped), waitSeconds, commSeconds])
                 if config.interruptAfterStep == state.globalStep { return nil }
             }
@@ -396,6 +463,7 @@ public final class Trainer {
             }
         }
         state.stepInEpoch = nil
+        state.sampleCursor = nil
         state.partialTotals = nil
         comm.setPhase(.epochEnd(epoch: epoch + 1))
         let elapsed = ProcessInfo.processInfo.systemUptime - started
@@ -409,19 +477,31 @@ public final class Trainer {
     /// Collective, every `--checkpoint-every` steps inside an epoch: BatchNorm statistics are
     /// averaged (so the file holds what every rank holds, and a resumed run continues exactly),
     /// the epoch's sums so far are reduced into the state, and rank 0 replaces last.safetensors.
-    func saveMidEpochCheckpoint(stepInEpoch: Int, sums: [Double]) throws {
+    func saveMidEpochCheckpoint(stepInEpoch: Int, cursor: Int, sums: [Double]) throws {
         comm.setPhase(.midEpochCheckpoint(epoch: state.epoch + 1, step: stepInEpoch))
         averageBatchNormStatistics()
         var totals = sums
         comm.allReduceSum(&totals)
         state.stepInEpoch = stepInEpoch
+        state.sampleCursor = cursor
         state.partialTotals = totals
         if isRoot {
             try Checkpoint.save(to: runDirectory + "/last.safetensors", model: model, optimizer: optimizer, ema: ema,
                                 state: state, config: config, worldSize: comm.worldSize)
         }
         state.stepInEpoch = nil
+        state.sampleCursor = nil
         state.partialTotals = nil
+    }
+
+    /// `--trace-samples DIR` (tests): the samples this rank trained on, a line per sample.
+    func traceSamples(_ samples: ArraySlice<Int>, epoch: Int, directory: String) {
+        let path = directory + "/rank-\(comm.rank).txt"
+        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        guard let handle = FileHandle(forWritingAtPath: path) else { return }
+        handle.seekToEndOfFile()
+        handle.write(Data(samples.map { "\(epoch) \(state.globalStep) \($0)\n" }.joined().utf8))
+        handle.closeFile()
     }
 
     /// Collective (every rank calls it at the same steps): averages the window over ranks and
@@ -500,7 +580,7 @@ public final class Trainer {
     func evaluate(_ model: ClassifierModel) throws -> EvaluationTotals {
         try evaluateDataset(model: model, dataset: valSet, imageSize: config.imageSize, resize: evalResize,
                             batchSize: config.batchSize, workers: config.workers, maxPixels: config.maxPixels,
-                            strict: config.strictData, communicator: comm)
+                            strict: config.strictData, onAllRanks: config.evalOn == "all", communicator: comm)
     }
 
     // MARK: - Files
@@ -576,6 +656,7 @@ public final class Trainer {
             state = try JSONDecoder().decode(TrainingState.self, from: Data(bytes))
             broadcastModelState(model: model, optimizer: optimizer, communicator: comm)
         }
+        try adaptToWorldSize()
         guard let ema else { return }
         if state.globalStep == 0 {
             // A fresh run (after --pretrained and the broadcast): the average starts at the starting weights.
@@ -607,6 +688,15 @@ public struct TrainingState: Codable, Sendable {
     /// share, all-reduce seconds); nil at an epoch boundary.
     public var stepInEpoch: Int?
     public var partialTotals: [Double]?
+    /// Positions of the epoch's padded permutation already trained on (Note [Global sample
+    /// cursor]); nil at an epoch boundary, and in checkpoints from before it (then
+    /// stepInEpoch × global batch).
+    public var sampleCursor: Int?
+    /// The world size and global batch that wrote the checkpoint.
+    public var worldSize: Int?
+    public var globalBatch: Int?
+    /// `--on-world-size-change scale-lr`: the factor on the learning rate so far.
+    public var learningRateFactor: Double?
     public var classNames: [String]
     /// Readable class names (e.g. from words.txt), shown by `predict`.
     public var classDescriptions: [String]?

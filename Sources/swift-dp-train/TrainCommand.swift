@@ -99,6 +99,9 @@ struct Train: ParsableCommand {
     @Option(help: "Evaluate every this many epochs (always after the last).")
     var evalEvery = 1
 
+    @Option(help: "Who evaluates: all (each rank a share, every image once; the default) or rank0 (rank 0 alone, the others wait).")
+    var evalOn = "all"
+
     @Option(help: "What picks best.safetensors: val_top1, val_loss or val_f1.")
     var saveBestBy = "val_top1"
 
@@ -128,6 +131,12 @@ struct Train: ParsableCommand {
 
     @Option(help: "Under mpirun: when a collective has waited this many seconds for some rank, print which ranks arrived and where each other rank is, and abort the job (0: wait for ever). Must exceed rank 0's checkpoint write.")
     var collectiveTimeout: Double = 60
+
+    @Option(help: "Resuming a checkpoint of another number of ranks: keep-global-batch (split the global batch as batch × --accumulate over these ranks; the default) or scale-lr (this run's batch, the learning rate scaled by the change of global batch).")
+    var onWorldSizeChange = "keep-global-batch"
+
+    @Option(help: ArgumentHelp("Append the samples each rank trains on to DIR/rank-R.txt (tests the sampler).", visibility: .hidden))
+    var traceSamples: String?
 
     @Option(help: ArgumentHelp("RANK:STEP — this rank hangs before that global step (tests the stall watchdog).", visibility: .hidden))
     var simulateStall: String?
@@ -196,6 +205,8 @@ struct Train: ParsableCommand {
         config.checkpointEvery = checkpointEvery
         config.interruptAfterStep = interruptAfterStep
         config.collectiveTimeout = collectiveTimeout
+        config.onWorldSizeChange = onWorldSizeChange
+        config.traceSamples = traceSamples
         if let simulateStall {
             let parts = simulateStall.split(separator: ":").compactMap { Int($0) }
             guard parts.count == 2 else { throw ValidationError("--simulate-stall takes RANK:STEP, e.g. 1:5") }
@@ -209,6 +220,7 @@ struct Train: ParsableCommand {
         config.emaDecay = emaDecay
         config.logEvery = logEvery
         config.evalEvery = evalEvery
+        config.evalOn = evalOn
         config.saveBestBy = saveBestBy
         config.quiet = quiet
         config.progress = progress

@@ -33,9 +33,21 @@ final class StallReportTests: XCTestCase {
         XCTAssertTrue(text.contains("every rank is in it, yet it does not complete"), text)
     }
 
+    /// With --eval-on rank0 the others wait for rank 0's whole evaluation: no stall while
+    /// rank 0 reports, a stall once it falls silent.
+    func testPatientWaitsCountOnlyWhenRankZeroIsSilent() {
+        var waiting = report(40, waiting: true, 300, phase: "waiting for rank 0's evaluation (--eval-on rank0)")
+        waiting.patient = true
+        let reports = [report(39, waiting: false, 300, phase: "evaluation of epoch 2"), waiting]
+        XCTAssertNil(stallReport(reports: reports, silentFor: [1, 1], timeout: 60, silentAfter: 5))
+        let text = stallReport(reports: reports, silentFor: [200, 1], timeout: 60, silentAfter: 5) ?? ""
+        XCTAssertTrue(text.contains("rank 0 on node39: computing in evaluation of epoch 2 for 300 s, after collective #39; silent for 200 s"), text)
+    }
+
     func testReportsSurviveTheWire() {
         let original = RankReport(sequence: 123_456, waiting: true, seconds: 1.25, host: "gpu-node-7",
-                                  phase: "train step 9 of epoch 2, gradient bucket 1 of 3", collective: "barrier of 0 value(s)")
+                                  phase: "train step 9 of epoch 2, gradient bucket 1 of 3", collective: "barrier of 0 value(s)",
+                                  patient: true)
         let bytes = original.encoded()
         XCTAssertEqual(bytes.count, RankReport.wireSize)
         XCTAssertEqual(RankReport(decoding: bytes), original)

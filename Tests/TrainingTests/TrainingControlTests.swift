@@ -31,6 +31,23 @@ final class TrainingControlTests: XCTestCase {
         return outcome
     }
 
+    /// 6 validation images on 4 ranks (not a multiple): spread over all ranks each image is
+    /// counted once, and rank 0 alone (--eval-on rank0) finds the same figures.
+    func testEvaluationCountsEveryImageOnceOnAllRanksOrRankZero() throws {
+        var results: [[String: Any]] = []
+        for mode in ["all", "rank0"] {
+            let run = scratch.appendingPathComponent("eval-\(mode)")
+            let outcome = try train(["--epochs", "1", "--lr", "0.001", "--eval-on", mode, "--output", run.path], ranks: 4)
+            XCTAssertEqual(outcome.status, 0, outcome.output)
+            results.append(try XCTUnwrap(metricsLines(run).last { $0["kind"] as? String == "epoch" }))
+        }
+        for result in results { XCTAssertEqual(result["val_images"] as? Int, 6, "\(result)") }
+        XCTAssertEqual(results[0]["val_top1"] as? Double, results[1]["val_top1"] as? Double)
+        // The same sums, added in another order.
+        let losses = results.map { $0["val_loss"] as? Double ?? .nan }
+        XCTAssertEqual(losses[0], losses[1], accuracy: 1e-6 * max(1, abs(losses[0])))
+    }
+
     /// 24 images, 2 ranks × 4 = 3 steps per epoch: a step line every 2 steps carries the step's
     /// LR; validation only in epochs 2 and 3; best.safetensors by the lowest validation loss.
     func testStepLinesEvalEveryAndBestByLoss() throws {
