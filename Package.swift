@@ -21,10 +21,12 @@ let package = Package(
                        providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        // fp16/bf16 conversions and sums for --grad-compression (F16C where the CPU has it).
+        .target(name: "CHalfFloat"),
         .target(name: "Kernels", dependencies: ["COpenBLAS"]),
         .target(name: "NN", dependencies: ["Kernels"]),
         .target(name: "DataPipeline", dependencies: ["Kernels", "CTurboJPEG", "CPNG"]),
-        .target(name: "DataParallel", dependencies: ["Kernels", "CMPI"]),
+        .target(name: "DataParallel", dependencies: ["Kernels", "CMPI", "CHalfFloat"]),
         .target(name: "Training", dependencies: ["NN", "DataPipeline", "DataParallel", "Kernels"]),
         .executableTarget(name: "swift-dp-train", dependencies: [
             "Training", "NN", "DataPipeline", "DataParallel", "Kernels",
@@ -36,7 +38,7 @@ let package = Package(
         // Fixtures/ holds golden files read at run time (by path) and the scripts that made them.
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DataPipelineTests", dependencies: ["DataPipeline", "Kernels"], exclude: ["Fixtures"]),
-        .testTarget(name: "DataParallelTests", dependencies: ["DataParallel", "Kernels", "TestSupport"]),
+        .testTarget(name: "DataParallelTests", dependencies: ["DataParallel", "Kernels", "TestSupport", "CHalfFloat"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "DataPipeline", "DataParallel", "Kernels", "TestSupport"],
                     exclude: ["Fixtures"]),
     ]

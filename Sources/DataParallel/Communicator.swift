@@ -9,6 +9,8 @@ public protocol Communicator: AnyObject {
     var localRank: Int { get }
     var localSize: Int { get }
     func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int)
+    /// The same sum, with the values on the wire as 16-bit floats (`--grad-compression`).
+    func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, compression: GradientCompression)
     func allReduceSum(_ values: inout [Double])
     func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int)
     func broadcast(_ buffer: UnsafeMutablePointer<Int64>, count: Int, root: Int)
@@ -32,6 +34,10 @@ extension Communicator {
     public func setPhase(_ phase: CollectivePhase) {}
     public func setBucket(_ bucket: Int, of buckets: Int) {}
     public func startWatchdog(timeout: Double) -> String? { nil }
+    /// Without a wire there is nothing to compress.
+    public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, compression: GradientCompression) {
+        allReduceSum(buffer, count: count)
+    }
 }
 
 /// World of one: every collective is the identity.

@@ -15,6 +15,19 @@ public func communicatorSelfTest(_ comm: any Communicator) -> [String] {
     if let bad = (0..<count).first(where: { buffer[$0] != ranksSum * Float($0 % 97) }) {
         failures.append("bucketed float all-reduce wrong at \(bad): \(buffer[bad]) ≠ \(ranksSum * Float(bad % 97))")
     }
+    // Compressed: small integers are exact in fp16 and bf16, and so are their sums here.
+    for compression in [GradientCompression.fp16, .bf16] {
+        for i in 0..<count { buffer[i] = Float(r + 1) * Float(i % 16) }
+        buffer[count - 1] = 0.1  // inexact: every partial sum is rounded to 16 bits
+        buckets.allReduceSum(buffer, communicator: comm, compression: compression)
+        if let bad = (0..<(count - 1)).first(where: { buffer[$0] != ranksSum * Float($0 % 16) }) {
+            failures.append("\(compression) all-reduce wrong at \(bad): \(buffer[bad]) ≠ \(ranksSum * Float(bad % 16))")
+        }
+        let expected = roundedSum(of: 0.1, times: w, compression)
+        if buffer[count - 1] != expected {
+            failures.append("\(compression) all-reduce of 0.1 gave \(buffer[count - 1]), not \(expected) (rounded per addition)")
+        }
+    }
     var doubles = [Double(r), 1, Double(r * r)]
     comm.allReduceSum(&doubles)
     let squares = Double((w - 1) * w * (2 * w - 1) / 6)
@@ -34,4 +47,21 @@ public func communicatorSelfTest(_ comm: any Communicator) -> [String] {
     }
     comm.barrier()
     return failures
+}
+
+/// x + x + … (n terms) with every value and partial sum rounded to 16 bits, as the
+/// compressed all-reduce adds them (all terms are equal, so the tree's shape does not matter).
+func roundedSum(of x: Float, times n: Int, _ compression: GradientCompression) -> Float {
+    var packed: UInt16 = 0
+    var value: Float = 0
+    func round(_ v: Float) -> Float {
+        var v = v
+        compression.compress(&v, into: &packed, count: 1)
+        compression.decompress(&packed, into: &value, count: 1)
+        return value
+    }
+    let term = round(x)
+    var sum = term
+    for _ in 1..<max(n, 1) { sum = round(sum + term) }
+    return sum
 }

@@ -24,11 +24,16 @@ public struct GradientBuckets: Sendable {
     }
 
     /// Sums each bucket across ranks, in order (the optimizer folds in 1/worldSize).
-    public func allReduceSum(_ gradients: UnsafeMutablePointer<Float>, communicator: any Communicator) {
+    public func allReduceSum(_ gradients: UnsafeMutablePointer<Float>, communicator: any Communicator,
+                             compression: GradientCompression = .none) {
         guard communicator.worldSize > 1 else { return }
         for (index, b) in buckets.enumerated() {
             communicator.setBucket(index + 1, of: buckets.count)
-            communicator.allReduceSum(gradients + b.offset, count: b.count)
+            if compression == .none {
+                communicator.allReduceSum(gradients + b.offset, count: b.count)
+            } else {
+                communicator.allReduceSum(gradients + b.offset, count: b.count, compression: compression)
+            }
         }
         communicator.setBucket(0, of: 0)
     }

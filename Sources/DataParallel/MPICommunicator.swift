@@ -1,3 +1,4 @@
+import CHalfFloat
 import CMPI
 import Foundation
 
@@ -88,6 +89,65 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    // --grad-compression: a 2-byte MPI type, the sums over it, and the wire buffer (grown
+    // to the largest bucket once, then reused every step).
+    private var halfType: MPI_Datatype?
+    private var halfSums: [GradientCompression: MPI_Op] = [:]
+    private var wire: UnsafeMutablePointer<UInt16>?
+    private var wireCapacity = 0
+
+    public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, compression: GradientCompression) {
+        guard compression != .none else { return allReduceSum(buffer, count: count) }
+        tracker.enter(compression == .fp16 ? "all-reduce (fp16)" : "all-reduce (bf16)", count: count)
+        defer { tracker.leave() }
+        if wireCapacity < count {
+            wire?.deallocate()
+            wire = .allocate(capacity: count)
+            wireCapacity = count
+        }
+        let type = halfDatatype()
+        let op = halfSum(compression)
+        let packed = wire!
+        compression.compress(buffer, into: packed, count: count)
+        chunks(count) { start, n in
+            check(MPI_Allreduce(cmpi_in_place(), packed + start, n, type, op, cmpi_comm_world()),
+                  "MPI_Allreduce(\(compression.rawValue), \(n))")
+        }
+        compression.decompress(packed, into: buffer, count: count)
+    }
+
+    private func halfDatatype() -> MPI_Datatype {
+        if let halfType { return halfType }
+        var type: MPI_Datatype?
+        check(MPI_Type_contiguous(2, cmpi_byte(), &type), "MPI_Type_contiguous")
+        check(MPI_Type_commit(&type), "MPI_Type_commit")
+        halfType = type
+        return type!
+    }
+
+    private func halfSum(_ compression: GradientCompression) -> MPI_Op {
+        if let op = halfSums[compression] { return op }
+        // MPI calls these on pieces of the buffers as its reduction algorithm goes; commutative.
+        let function: @convention(c) (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutablePointer<Int32>?,
+                                      UnsafeMutablePointer<MPI_Datatype?>?) -> Void
+        switch compression {
+        case .bf16:
+            function = { input, inout_, length, _ in
+                hf_bf16_add(input!.assumingMemoryBound(to: UInt16.self), inout_!.assumingMemoryBound(to: UInt16.self),
+                            Int(length!.pointee))
+            }
+        default:
+            function = { input, inout_, length, _ in
+                hf_f16_add(input!.assumingMemoryBound(to: UInt16.self), inout_!.assumingMemoryBound(to: UInt16.self),
+                           Int(length!.pointee))
+            }
+        }
+        var op: MPI_Op?
+        check(MPI_Op_create(function, 1, &op), "MPI_Op_create")
+        halfSums[compression] = op!
+        return op!
+    }
+
     public func allReduceSum(_ values: inout [Double]) {
         let n = Int32(values.count)
         tracker.enter("all-reduce (double)", count: values.count)
@@ -148,6 +208,9 @@ public final class MPICommunicator: Communicator {
         tracker.phase = .finished
         watchdog?.stop()
         watchdog = nil
+        for (_, op) in halfSums { var op: MPI_Op? = op; MPI_Op_free(&op) }
+        if halfType != nil { MPI_Type_free(&halfType) }
+        wire?.deallocate()
         MPI_Finalize()
     }
 }

@@ -1,4 +1,5 @@
 import DataPipeline
+import DataParallel
 import Foundation
 
 /// Everything that defines a training run. Written to `config.json` in the run directory and
@@ -112,6 +113,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// it as batch × accumulation over these ranks) or `scale-lr` (this run's batch, the LR
     /// scaled by the change of global batch).
     public var onWorldSizeChange = "keep-global-batch"
+    /// Gradients on the wire as `fp16` or `bf16` (Horovod's compression), or `none`.
+    public var gradCompression = GradientCompression.none
     /// Evaluation spread over `all` ranks (each image once) or done by `rank0` alone.
     public var evalOn = "all"
     /// Append the samples each rank trains on to DIR/rank-R.txt (tests).

@@ -407,7 +407,8 @@ public final class Trainer {
             }
             if batchImages > 0 { batchLoss /= Float(batchImages) }
             let commStart = ProcessInfo.processInfo.systemUptime
-            buckets.allReduceSum(model.store.gradients + trainable.lowerBound, communicator: comm)
+            buckets.allReduceSum(model.store.gradients + trainable.lowerBound, communicator: comm,
+                                 compression: config.gradCompression)
             let communicated = ProcessInfo.processInfo.systemUptime - commStart
             // Every rank now holds the same summed gradient, so all of them reach the same verdict.
             let gradNorm = sumOfSquares(model.store.gradients + trainable.lowerBound, count: trainable.count).squareRoot()

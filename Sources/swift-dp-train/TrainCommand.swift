@@ -1,4 +1,5 @@
 import ArgumentParser
+import DataParallel
 import DataPipeline
 import Foundation
 import NN
@@ -132,6 +133,9 @@ struct Train: ParsableCommand {
     @Option(help: "Under mpirun: when a collective has waited this many seconds for some rank, print which ranks arrived and where each other rank is, and abort the job (0: wait for ever). Must exceed rank 0's checkpoint write.")
     var collectiveTimeout: Double = 60
 
+    @Option(help: "Gradients on the wire as fp16 or bf16 (half the bytes; Horovod's compression), or none.")
+    var gradCompression = "none"
+
     @Option(help: "Resuming a checkpoint of another number of ranks: keep-global-batch (split the global batch as batch × --accumulate over these ranks; the default) or scale-lr (this run's batch, the learning rate scaled by the change of global batch).")
     var onWorldSizeChange = "keep-global-batch"
 
@@ -206,6 +210,10 @@ struct Train: ParsableCommand {
         config.interruptAfterStep = interruptAfterStep
         config.collectiveTimeout = collectiveTimeout
         config.onWorldSizeChange = onWorldSizeChange
+        guard let compression = GradientCompression(rawValue: gradCompression) else {
+            throw ValidationError("--grad-compression must be none, fp16 or bf16 (got '\(gradCompression)')")
+        }
+        config.gradCompression = compression
         config.traceSamples = traceSamples
         if let simulateStall {
             let parts = simulateStall.split(separator: ":").compactMap { Int($0) }

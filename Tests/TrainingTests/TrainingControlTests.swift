@@ -31,6 +31,33 @@ final class TrainingControlTests: XCTestCase {
         return outcome
     }
 
+    /// --grad-compression: the run trains, the replicas stay identical (the check after every
+    /// epoch), and the step differs from float32's by the 16-bit rounding.
+    func testCompressedGradientsTrainCloseToFloat32() throws {
+        var weights: [String: [Float]] = [:]
+        // lr 1e-30 keeps the initial weights: the yardstick is how far float32 training moved them.
+        for mode in ["initial", "none", "fp16", "bf16"] {
+            let run = scratch.appendingPathComponent("compress-\(mode)")
+            let outcome = try train(["--epochs", "1", "--max-steps-per-epoch", "1", "--lr", mode == "initial" ? "1e-30" : "0.05",
+                                     "--grad-compression", mode == "initial" ? "none" : mode, "--output", run.path])
+            XCTAssertEqual(outcome.status, 0, outcome.output)
+            XCTAssertTrue(outcome.stdout.contains("replicas: all 2 ranks hold identical weights"), outcome.output)
+            let file = try SafeTensorsFile.read(path: run.appendingPathComponent("last.safetensors").path)
+            weights[mode] = try file.tensors["fc.weight"]!.floats()
+        }
+        func distance(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot() }
+        let moved = distance(weights["initial"]!, weights["none"]!)
+        XCTAssertGreaterThan(moved, 0)
+        // One step: the update is the gradient, so its error is the 16-bit rounding (relative
+        // 2^-11 for fp16 and 2^-8 for bf16 per value; later steps amplify it chaotically).
+        for (mode, bound) in [("fp16", Float(1e-3)), ("bf16", Float(5e-3))] {
+            let relative = distance(weights["none"]!, weights[mode]!) / moved
+            XCTAssertGreaterThan(relative, 0, "\(mode): the gradients were not compressed")
+            XCTAssertLessThan(relative, bound, "\(mode) strays from float32 training")
+            print("\(mode): fc.weight after one step differs from float32's by \(relative) of float32's update")
+        }
+    }
+
     /// 6 validation images on 4 ranks (not a multiple): spread over all ranks each image is
     /// counted once, and rank 0 alone (--eval-on rank0) finds the same figures.
     func testEvaluationCountsEveryImageOnceOnAllRanksOrRankZero() throws {
