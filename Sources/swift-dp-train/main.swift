@@ -13,7 +13,7 @@ struct SwiftDPTrain: ParsableCommand {
             With no --data it trains on a small built-in dataset, generated once into a cache directory.
             """,
         subcommands: [Train.self, Eval.self, Predict.self, Export.self, Inspect.self, Plot.self, CheckData.self, Bench.self,
-                      BenchData.self, Models.self,
+                      BenchData.self, BenchAllReduce.self, Models.self,
                       SelfTestCommunicatorCommand.self],
         defaultSubcommand: Train.self)
 }

@@ -53,6 +53,24 @@ final class MPICommunicatorTests: XCTestCase {
         }
     }
 
+    /// The all-reduce benchmark runs and writes a row per (compression, size) with a
+    /// bus bandwidth of 2(n−1)/n times the algorithm bandwidth.
+    func testAllReduceBenchmarkWritesItsTable() throws {
+        let csv = FileManager.default.temporaryDirectory.appendingPathComponent("allreduce-\(UUID().uuidString).csv")
+        defer { try? FileManager.default.removeItem(at: csv) }
+        let outcome = try runMPI(ranks: 2, binary: try binary(), ["bench-allreduce", "--sizes", "4K,64K", "--compression",
+                                                                  "none,fp16", "--repeats", "1", "--csv", csv.path], timeout: 60)
+        XCTAssertEqual(outcome.status, 0, outcome.output)
+        let rows = try String(contentsOf: csv, encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",") }
+        XCTAssertEqual(rows.map { "\($0[0]) \($0[2])" }, ["none 4096", "none 65536", "fp16 4096", "fp16 65536"])
+        for row in rows {
+            let microseconds = Double(row[3])!, algbw = Double(row[4])!, busbw = Double(row[5])!
+            XCTAssertGreaterThan(microseconds, 0)
+            XCTAssertEqual(algbw, Double(row[2])! / microseconds / 1e3, accuracy: algbw * 1e-2 + 1e-4)
+            XCTAssertEqual(busbw, algbw, accuracy: 1e-4, "2(n−1)/n = 1 on two ranks")
+        }
+    }
+
     /// One rank fails while its peers wait in a collective: the job must end, not hang.
     func testFailureOnOneRankEndsTheWholeJob() throws {
         let started = Date()
