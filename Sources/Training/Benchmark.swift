@@ -1,3 +1,4 @@
+import DataParallel
 import Foundation
 import Kernels
 import NN
@@ -14,6 +15,10 @@ public struct BenchmarkOptions: Sendable {
     public var warmupSteps = 3
     public var threads = 1
     public var mode = Mode.train
+    /// Under mpirun: all-reduce the gradients each step (as training does), or skip it to
+    /// time the same compute without communication (the overlap measurement).
+    public var communicate = true
+    public var compression = GradientCompression.none
     public init() {}
 }
 
@@ -30,9 +35,14 @@ public struct BenchmarkResult: Codable, Sendable {
     public var msPerStepMin: Double
     public var peakRSSMB: Double
     public var parameters: Int
+    /// Ranks, whether gradients were all-reduced, and the median all-reduce time per step.
+    public var ranks = 1
+    public var communicated = false
+    public var allReduceMs = 0.0
 
     enum CodingKeys: String, CodingKey {
-        case model, stem, mode, threads, steps, parameters
+        case model, stem, mode, threads, steps, parameters, ranks, communicated
+        case allReduceMs = "allreduce_ms"
         case imageSize = "image_size", batchSize = "batch_size"
         case imagesPerSecond = "images_per_second", msPerStep = "ms_per_step"
         case msPerStepMin = "ms_per_step_min", peakRSSMB = "peak_rss_mb"
@@ -41,7 +51,10 @@ public struct BenchmarkResult: Codable, Sendable {
 
 /// Times forward + loss + backward + SGD step (train) or forward alone (eval) on one fixed
 /// random batch, after warm-up steps; reports the median step time.
-public func runBenchmark(_ options: BenchmarkOptions) throws -> BenchmarkResult {
+/// Under mpirun every rank runs the same steps; times are the mean over ranks of each rank's
+/// median, and images/s counts every rank's batch.
+public func runBenchmark(_ options: BenchmarkOptions,
+                         communicator comm: any Communicator = SingleProcessCommunicator()) throws -> BenchmarkResult {
     setBLASThreads(options.threads)
     let model = try ClassifierModel(architecture: options.model, numClasses: options.numClasses,
                                     stem: options.stem, seed: 0)
@@ -52,6 +65,10 @@ public func runBenchmark(_ options: BenchmarkOptions) throws -> BenchmarkResult 
     for i in labels.indices { labels[i] = Int32(rng.nextInt(below: options.numClasses)) }
     let loss = SoftmaxCrossEntropy()
     let optimizer = SGD(store: model.store, momentum: 0.9, weightDecay: 1e-4)
+    let buckets = GradientBuckets(parameters: model.store.parameters.map { ($0.offset, $0.count) },
+                                  totalCount: model.store.parameterCount)
+    let communicates = options.communicate && comm.worldSize > 1
+    var allReduceTimes: [Double] = []
 
     func step() {
         switch options.mode {
@@ -60,13 +77,20 @@ public func runBenchmark(_ options: BenchmarkOptions) throws -> BenchmarkResult 
             _ = labels.withUnsafeBufferPointer { loss.forward(logits: logits, labels: $0.baseAddress!) }
             model.store.zeroGradients()
             model.backward(loss.backward())
-            optimizer.step(learningRate: 0.01)
+            if communicates {
+                let start = DispatchTime.now().uptimeNanoseconds
+                buckets.allReduceSum(model.store.gradients, communicator: comm, compression: options.compression)
+                allReduceTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            }
+            optimizer.step(learningRate: 0.01, gradientScale: 1 / Float(comm.worldSize))
         case .eval:
             _ = model.forward(images, mode: .eval)
         }
     }
 
     for _ in 0..<options.warmupSteps { step() }
+    allReduceTimes.removeAll()
+    comm.barrier()
     var times: [Double] = []
     for _ in 0..<options.steps {
         let start = DispatchTime.now().uptimeNanoseconds
@@ -74,12 +98,21 @@ public func runBenchmark(_ options: BenchmarkOptions) throws -> BenchmarkResult 
         times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
     }
     times.sort()
-    let median = times.isEmpty ? .nan : times[times.count / 2]
-    return BenchmarkResult(model: options.model, stem: options.stem.rawValue, mode: options.mode.rawValue,
-                           imageSize: options.imageSize, batchSize: options.batchSize, threads: options.threads,
-                           steps: options.steps, imagesPerSecond: Double(options.batchSize) / (median / 1000),
-                           msPerStep: median, msPerStepMin: times.first ?? .nan, peakRSSMB: peakResidentMegabytes(),
-                           parameters: model.parameterCount)
+    allReduceTimes.sort()
+    var medians: [Double] = [times.isEmpty ? .nan : times[times.count / 2], times.first ?? .nan,
+                   allReduceTimes.isEmpty ? 0 : allReduceTimes[allReduceTimes.count / 2], peakResidentMegabytes()]
+    comm.allReduceSum(&medians)
+    let ranks = Double(comm.worldSize)
+    let median = medians[0] / ranks
+    var result = BenchmarkResult(model: options.model, stem: options.stem.rawValue, mode: options.mode.rawValue,
+                                 imageSize: options.imageSize, batchSize: options.batchSize, threads: options.threads,
+                                 steps: options.steps, imagesPerSecond: Double(options.batchSize) * ranks / (median / 1000),
+                                 msPerStep: median, msPerStepMin: medians[1] / ranks, peakRSSMB: medians[3] / ranks,
+                                 parameters: model.parameterCount)
+    result.ranks = comm.worldSize
+    result.communicated = communicates
+    result.allReduceMs = medians[2] / ranks
+    return result
 }
 
 /// Peak resident set size of this process (getrusage reports kilobytes on Linux).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DataParallel
 import DataPipeline
 import Foundation
 import NN
@@ -35,9 +36,18 @@ struct Bench: ParsableCommand {
     @Option(help: "Compute threads.") var threads = 1
     @Option(help: "train (forward + backward + SGD step) or eval (forward only).") var mode = BenchmarkOptions.Mode.train
     @Option(help: "Also write the result as JSON to this file.") var json: String?
+    @Option(help: "Under mpirun: on (all-reduce the gradients every step, as training does) or off (the same compute without communication; the difference is the communication the step waits for).")
+    var communication = "on"
+    @Option(help: "Under mpirun: gradient compression for the all-reduce (none, fp16, bf16).") var gradCompression = "none"
 
     func run() throws {
+        guard ["on", "off"].contains(communication) else { throw ValidationError("--communication takes on or off") }
+        guard let compression = GradientCompression(rawValue: gradCompression) else {
+            throw ValidationError("--grad-compression takes none, fp16 or bf16")
+        }
         var options = BenchmarkOptions()
+        options.communicate = communication == "on"
+        options.compression = compression
         options.model = model
         options.stem = stem
         options.imageSize = imageSize
@@ -47,10 +57,19 @@ struct Bench: ParsableCommand {
         options.warmupSteps = warmup
         options.threads = threads
         options.mode = mode
-        let result = try runBenchmark(options)
-        print(String(format: "%@ (%@ stem) %@  %dpx  batch %d  %d thread(s): %.1f images/s, %.1f ms/step (median of %d; min %.1f), peak RSS %.0f MB",
-                     model, stem.rawValue, mode.rawValue, imageSize, batchSize, threads, result.imagesPerSecond,
-                     result.msPerStep, steps, result.msPerStepMin, result.peakRSSMB))
+        let comm: any Communicator = MPICommunicator.isLaunchedByMPI ? MPICommunicator() : SingleProcessCommunicator()
+        defer { comm.finalize() }
+        let result = try runBenchmark(options, communicator: comm)
+        guard comm.rank == 0 else { return }
+        var line = String(format: "%@ (%@ stem) %@  %dpx  batch %d  %d thread(s): %.1f images/s, %.1f ms/step (median of %d; min %.1f), peak RSS %.0f MB",
+                          model, stem.rawValue, mode.rawValue, imageSize, batchSize, threads, result.imagesPerSecond,
+                          result.msPerStep, steps, result.msPerStepMin, result.peakRSSMB)
+        if comm.worldSize > 1 {
+            line += result.communicated
+                ? String(format: "; %d ranks, all-reduce %.1f ms/step", comm.worldSize, result.allReduceMs)
+                : "; \(comm.worldSize) ranks, no all-reduce (--communication off)"
+        }
+        print(line)
         if let json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
