@@ -40,7 +40,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// timm's rule: no weight decay on biases and on 1-D parameters (BatchNorm).
     public var noWeightDecayOnNormAndBias = false
     /// Decode threads per rank.
-    public var workers = 2
+    /// Decode threads per rank; `automaticWorkers` (0) picks them (see `Trainer.decodeWorkers`).
+    public var workers = TrainConfig.automaticWorkers
+    public static let automaticWorkers = 0
     /// Compute (OpenBLAS) threads per rank; nil = cores / ranks on this host.
     public var threads: Int?
     public var seed: UInt64 = 0

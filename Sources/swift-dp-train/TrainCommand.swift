@@ -40,8 +40,8 @@ struct Train: ParsableCommand {
 
     @OptionGroup(title: "Optimizer and learning-rate schedule") var optimization: OptimizationOptions
 
-    @Option(help: "JPEG decode threads per rank.")
-    var workers = 2
+    @Option(help: "JPEG decode threads per rank, or auto: the host's cores left per rank after the compute threads (at least 1, at most 4).")
+    var workers = "auto"
 
     @Option(help: "Compute threads per rank (default: local cores / ranks on this host).")
     var threads: Int?
@@ -149,7 +149,9 @@ struct Train: ParsableCommand {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         guard imageSize >= 8 else { throw ValidationError("--image-size must be at least 8") }
-        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        guard workers == "auto" || (Int(workers) ?? 0) >= 1 else {
+            throw ValidationError("--workers must be auto or at least 1 (got '\(workers)')")
+        }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if pretrained != nil && resume != nil && resume != "auto" {
             throw ValidationError("--pretrained and --resume exclude each other: a checkpoint already holds the weights")
@@ -192,7 +194,7 @@ struct Train: ParsableCommand {
         config.imageSize = imageSize
         config.learningRate = learningRate
         try optimization.apply(to: &config)
-        config.workers = workers
+        config.workers = Int(workers) ?? TrainConfig.automaticWorkers
         config.threads = threads
         config.seed = seed
         config.outputDirectory = output

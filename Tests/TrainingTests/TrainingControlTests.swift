@@ -58,6 +58,17 @@ final class TrainingControlTests: XCTestCase {
         }
     }
 
+    /// --workers auto: the cores per rank left after --threads, at least 1, at most 4.
+    func testAutomaticDecodeWorkersUseTheCoresLeft() throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let outcome = try runMPI(ranks: 2, binary: swiftDPTrainBinary()!, ["train", "--data", data.path, "--image-size", "32",
+            "--batch-size", "4", "--threads", "1", "--epochs", "1", "--max-steps-per-epoch", "1", "--quiet",
+            "--output", scratch.appendingPathComponent("workers").path])
+        XCTAssertEqual(outcome.status, 0, outcome.output)
+        let expected = min(4, max(1, max(1, cores / 2) - 1))
+        XCTAssertTrue(outcome.stdout.contains("1 thread(s) and \(expected) decode worker(s) per rank"), outcome.stdout)
+    }
+
     /// 6 validation images on 4 ranks (not a multiple): spread over all ranks each image is
     /// counted once, and rank 0 alone (--eval-on rank0) finds the same figures.
     func testEvaluationCountsEveryImageOnceOnAllRanksOrRankZero() throws {
