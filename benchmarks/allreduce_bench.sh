@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # All-reduce bus bandwidth by message size: swift-dp-train's gradient all-reduce (float32,
 # fp16, bf16) beside a plain MPI_Allreduce loop (allreduce_baseline.c), for each rank count.
-#   benchmarks/allreduce_bench.sh [--ranks 2,3,4] [--sizes 4096,...] [--output DIR] [-- extra mpirun options]
-# Extra mpirun options after `--` select the transport, e.g. the virtual cluster's launcher
-# and hostfile (see cluster/README.md). Ranks beyond the cores are oversubscribed: they
-# measure MPI's transport, not a real cluster's.
+#   benchmarks/allreduce_bench.sh [--ranks 2,3,4] [--sizes 4096,...] [--output DIR]
+#                                 [--launcher cluster/mpirun] [-- extra mpirun options]
+# --launcher cluster/mpirun runs across the virtual cluster's hosts over TCP (cluster/up N
+# [--rate 10gbit] first; see cluster/README.md). Ranks beyond the cores are oversubscribed:
+# they measure MPI's transport, not a real cluster's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
@@ -14,11 +15,13 @@ ranks="2,3,4"
 sizes="4096,65536,1048576,4194304,16777216,67108864"
 output="runs/allreduce-$(date +%Y%m%d-%H%M%S)"
 extra=()
+launcher=mpirun
 while [ $# -gt 0 ]; do
     case "$1" in
         --ranks) ranks="$2"; shift 2 ;;
         --sizes) sizes="$2"; shift 2 ;;
         --output) output="$2"; shift 2 ;;
+        --launcher) launcher="$2"; shift 2 ;;
         --) shift; extra=("$@"); break ;;
         *) echo "error: unknown option $1" >&2; exit 2 ;;
     esac
@@ -35,8 +38,8 @@ for n in ${ranks//,/ }; do
     over=()
     [ "$n" -gt "$cores" ] && over=(--oversubscribe)
     echo "==> $n ranks"
-    mpirun -np "$n" "${over[@]}" "${extra[@]}" "$output/allreduce_baseline" ${sizes//,/ } | tail -n +2 >> "$csv"
-    mpirun -np "$n" "${over[@]}" "${extra[@]}" "$binary" bench-allreduce --sizes "$sizes" \
+    $launcher -np "$n" "${over[@]}" "${extra[@]}" "$output/allreduce_baseline" ${sizes//,/ } | tail -n +2 >> "$csv"
+    $launcher -np "$n" "${over[@]}" "${extra[@]}" "$binary" bench-allreduce --sizes "$sizes" \
         --compression none,fp16,bf16 --csv "$output/ours-$n.csv" > /dev/null
     tail -n +2 "$output/ours-$n.csv" >> "$csv"
 done

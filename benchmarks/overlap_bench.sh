@@ -2,7 +2,8 @@
 # How much of the gradient all-reduce a training step waits for: the same compute with the
 # all-reduce on and off (`bench --communication on|off`), interleaved, medians of --repeats.
 #   benchmarks/overlap_bench.sh [--ranks 2] [--model resnet18] [--image-size 64] [--batch-size 32]
-#                               [--steps 10] [--repeats 3] [--grad-compression none] [-- extra mpirun options]
+#                               [--steps 10] [--repeats 3] [--grad-compression none]
+#                               [--launcher cluster/mpirun] [-- extra mpirun options]
 # exposed communication = step(on) − step(off); the all-reduce's own time is printed beside
 # it, so exposed ÷ all-reduce is the share not hidden behind backward (1 = no overlap).
 set -euo pipefail
@@ -12,6 +13,7 @@ allow_mpi_as_root
 
 ranks=2 model=resnet18 size=64 batch=32 steps=10 repeats=3 compression=none
 extra=()
+launcher=mpirun
 while [ $# -gt 0 ]; do
     case "$1" in
         --ranks) ranks="$2"; shift 2 ;;
@@ -21,6 +23,7 @@ while [ $# -gt 0 ]; do
         --steps) steps="$2"; shift 2 ;;
         --repeats) repeats="$2"; shift 2 ;;
         --grad-compression) compression="$2"; shift 2 ;;
+        --launcher) launcher="$2"; shift 2 ;;
         --) shift; extra=("$@"); break ;;
         *) echo "error: unknown option $1" >&2; exit 2 ;;
     esac
@@ -33,7 +36,7 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 for r in $(seq "$repeats"); do
     for mode in on off; do
-        mpirun -np "$ranks" "${over[@]}" "${extra[@]}" "$binary" bench --model "$model" --image-size "$size" \
+        $launcher -np "$ranks" "${over[@]}" "${extra[@]}" "$binary" bench --model "$model" --image-size "$size" \
             --batch-size "$batch" --steps "$steps" --warmup 2 --threads 1 --communication "$mode" \
             --grad-compression "$compression" --json "$scratch/$mode-$r.json" > /dev/null
     done
