@@ -27,7 +27,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 mkdir -p "$output"
-binary=.build/release/swift-dp-train
+output=$(cd "$output" && pwd)
+# Absolute paths: on the virtual cluster (and real nodes) ranks start in their home directory.
+binary="$PWD/.build/release/swift-dp-train"
 [ -x "$binary" ] || swift build -c release
 mpicc -O2 -o "$output/allreduce_baseline" benchmarks/allreduce_baseline.c
 

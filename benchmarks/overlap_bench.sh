@@ -28,7 +28,8 @@ while [ $# -gt 0 ]; do
         *) echo "error: unknown option $1" >&2; exit 2 ;;
     esac
 done
-binary=.build/release/swift-dp-train
+# Absolute paths: on the virtual cluster (and real nodes) ranks start in their home directory.
+binary="$PWD/.build/release/swift-dp-train"
 [ -x "$binary" ] || swift build -c release
 over=()
 [ "$ranks" -gt "$(nproc)" ] && over=(--oversubscribe)
