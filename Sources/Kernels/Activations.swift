@@ -73,6 +73,7 @@ public func sigmoidForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<
 }
 
 /// dx[i] = dy[i]·y[i]·(1 − y[i]) from the output y = σ(x) (torch sigmoid_backward uses the output too).
+/// `dx` may alias `dy`.
 @inlinable
 public func sigmoidBackward(_ dy: UnsafePointer<Float>, output y: UnsafePointer<Float>,
                             _ dx: UnsafeMutablePointer<Float>, count: Int) {
@@ -93,7 +94,7 @@ public func siluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Flo
 }
 
 /// dx[i] = dy[i]·σ(x)·(1 + x·(1 − σ(x))), the derivative of x·σ(x) (torch silu_backward),
-/// recomputing σ from the input rather than storing it.
+/// recomputing σ from the input rather than storing it. `dx` may alias `dy`.
 @inlinable
 public func siluBackward(_ dy: UnsafePointer<Float>, input x: UnsafePointer<Float>,
                          _ dx: UnsafeMutablePointer<Float>, count: Int) {

@@ -5,10 +5,11 @@
 // after the first.
 //
 // Residual connections: a block computes `out = branch(x) + shortcut(x)` with
-// `addForward(branch, shortcut, into: out)`. The gradient of a sum reaches both operands
+// `addForward(branch, shortcut, into: out)` (the models write it over the branch's last
+// BatchNorm output, which nothing reads again). The gradient of a sum reaches both operands
 // unchanged, so in backward the block passes the same output gradient to the branch and to the
-// shortcut and then sums the two input gradients with `accumulate(_:into:)` (the input fanned
-// out to both paths).
+// shortcut and then sums the two input gradients (`sumGradients` in TensorPool.swift; the
+// input fanned out to both paths).
 
 /// out[i] = a[i] + b[i]. `out` may alias `a` or `b`.
 @inlinable
@@ -22,6 +23,14 @@ public func addForward(_ a: Tensor, _ b: Tensor, into out: Tensor) {
     precondition(a.shape == b.shape, "addForward: shapes \(a.shape) and \(b.shape) differ")
     out.resize(like: a)
     addForward(a.pointer, b.pointer, out.pointer, count: a.count)
+}
+
+/// out[i] = max(a[i] + b[i], 0): a residual sum and the ReLU after it in one pass (the same
+/// two roundings as adding, then clamping). `out` may alias `a` or `b`.
+@inlinable
+public func addReLUForward(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                           _ out: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count { out[i] = max(a[i] + b[i], 0) }
 }
 
 /// y[i] += x[i].
@@ -43,11 +52,15 @@ public func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Flo
 }
 
 /// dx[i] = dy[i] where y[i] > 0, else 0. Using the output (as PyTorch's threshold_backward does)
-/// lets an in-place forward work and gives gradient 0 at exactly x = 0.
+/// lets an in-place forward work and gives gradient 0 at exactly x = 0. `dx` may alias `dy`.
 @inlinable
 public func reluBackward(_ dy: UnsafePointer<Float>, output y: UnsafePointer<Float>,
                          _ dx: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count { dx[i] = y[i] > 0 ? dy[i] : 0 }
+    // dy is loaded unconditionally: a conditional load keeps the loop from vectorising.
+    for i in 0..<count {
+        let gradient = dy[i]
+        dx[i] = y[i] > 0 ? gradient : 0
+    }
 }
 
 /// Broadcasts a row into every row: y[r, c] = row[c] for r < rows. Used to start a GEMM

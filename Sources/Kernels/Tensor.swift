@@ -48,6 +48,12 @@ public final class Tensor: @unchecked Sendable {
     public private(set) var w: Int
     public private(set) var c: Int
     public let storage: FloatStorage
+    /// Holds on a pooled gradient; 0 for a tensor outside the pool discipline, which backward
+    /// never overwrites (Note [Gradient pool] in TensorPool.swift).
+    public internal(set) var holders = 0
+    /// The pool a managed tensor returns to when its last holder releases it (nil: none, it is
+    /// simply dropped). Weak, because the pool owns its tensors.
+    public internal(set) weak var pool: TensorPool?
 
     public init(n: Int = 0, h: Int = 1, w: Int = 1, c: Int = 0) {
         self.n = n; self.h = h; self.w = w; self.c = c

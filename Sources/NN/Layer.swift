@@ -7,11 +7,15 @@ public enum Mode: Sendable, Equatable { case train, eval }
 ///
 /// - `forward` returns an output tensor owned by the layer (reused across steps) and, in
 ///   `.train` mode, caches whatever `backward` needs (it may keep a reference to `input`;
-///   callers must not overwrite an input before backward has run).
+///   callers must not overwrite an input before backward has run). A layer whose backward
+///   does not read its own output says so (Conv2d, BatchNorm2d); the block that owns it may
+///   then write over that output, as residual blocks do with their sum.
 /// - `backward` takes the gradient of the loss with respect to the last forward's output and
-///   returns the gradient with respect to its input (a tensor owned by the layer). Parameter
-///   gradients are ADDED (`+=`) into the store's flat gradient buffer, so fan-out and
-///   gradient accumulation need no special cases.
+///   returns the gradient with respect to its input, under Note [Gradient pool]
+///   (Kernels/TensorPool.swift): it consumes one hold on the gradient it is given, and the
+///   caller gets one hold on the tensor returned. Parameter gradients are ADDED (`+=`) into
+///   the store's flat gradient buffer, so fan-out and gradient accumulation need no special
+///   cases.
 public protocol Layer: AnyObject {
     func forward(_ input: Tensor, mode: Mode) -> Tensor
     func backward(_ outputGradient: Tensor) -> Tensor

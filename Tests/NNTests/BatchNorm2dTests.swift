@@ -3,9 +3,10 @@ import Kernels
 import NN
 
 final class BatchNorm2dTests: XCTestCase {
-    private func make(channels: Int, seed: UInt64 = 3) -> (BatchNorm2d, ParameterStore) {
+    private func make(channels: Int, seed: UInt64 = 3, activation: FusedActivation = .none)
+        -> (BatchNorm2d, ParameterStore) {
         let store = ParameterStore()
-        let bn = BatchNorm2d(store, name: "bn1", channels: channels)
+        let bn = BatchNorm2d(store, name: "bn1", channels: channels, activation: activation)
         store.finalize(seed: 0)
         // Non-trivial affine parameters so dγ, dβ and the γ factor in dx are exercised.
         var rng = SplitMix64(seed: seed)
@@ -96,5 +97,49 @@ final class BatchNorm2dTests: XCTestCase {
         let x = randomTensor(n: 2, h: 2, w: 3, c: 3, seed: 12)
         let results = GradientChecker(step: 0.1, tolerance: 2e-3).check(bn, store: store, input: x, mode: .eval)
         assertGradients(results, "BatchNorm2d eval")
+    }
+
+    /// Note [Fused activation]: BatchNorm with a fused ReLU or SiLU gives bit for bit what a
+    /// BatchNorm followed by the activation layer gives (output, input gradient, dγ, dβ),
+    /// whether the gradient is overwritten in place (pooled) or not (unmanaged). Eval mode
+    /// for ReLU only: the SiLU layer keeps no input for an eval-mode backward.
+    func testFusedActivationMatchesSeparateLayers() {
+        let cases: [(FusedActivation, any Layer, [Mode])] = [(.relu, ReLU(), [.train, .eval]), (.silu, SiLU(), [.train])]
+        for (activation, layer, modes) in cases {
+            for mode in modes {
+                for pooled in [false, true] {
+                    let label = "\(activation) \(mode) pooled \(pooled)"
+                    let (fused, fusedStore) = make(channels: 5, activation: activation)
+                    let (plain, plainStore) = make(channels: 5)
+                    let separate = Sequential([plain, layer])
+                    let x = randomTensor(n: 3, h: 2, w: 3, c: 5, seed: 21, scale: 3)
+                    let dy = randomTensor(n: 3, h: 2, w: 3, c: 5, seed: 22)
+                    let pool = TensorPool()
+                    func gradient() -> Tensor { pooled ? pooledCopy(dy, in: pool) : dy }
+                    XCTAssertEqual(fused.forward(x, mode: mode).array, separate.forward(x, mode: mode).array, label)
+                    let dxFused = fused.backward(gradient()), dxSeparate = separate.backward(gradient())
+                    XCTAssertEqual(dxFused.array, dxSeparate.array, label)
+                    dxFused.release()
+                    dxSeparate.release()
+                    XCTAssertEqual(pool.liveCount, 0, label)
+                    for (a, b) in [(fusedStore.gradient(fused.weight), plainStore.gradient(plain.weight)),
+                                   (fusedStore.gradient(fused.bias), plainStore.gradient(plain.bias))] {
+                        XCTAssertEqual(Array(UnsafeBufferPointer(start: a, count: 5)),
+                                       Array(UnsafeBufferPointer(start: b, count: 5)), label)
+                    }
+                }
+            }
+        }
+    }
+
+    func testFusedActivationGradients() {
+        for activation in [FusedActivation.relu, .silu] {
+            let (bn, store) = make(channels: 3, activation: activation)
+            let x = distinctTensor(n: 2, h: 3, w: 3, c: 3, seed: 13)
+            let checker = GradientChecker(step: 1e-3, tolerance: 1e-2, kinkThreshold: activation == .relu ? 0.05 : nil)
+            assertGradients(checker.check(bn, store: store, input: x, mode: .train), "BatchNorm2d+\(activation) train")
+            assertGradients(GradientChecker(step: 1e-2, tolerance: 1e-2).check(bn, store: store, input: x, mode: .eval),
+                            "BatchNorm2d+\(activation) eval")
+        }
     }
 }

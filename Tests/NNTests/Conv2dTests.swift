@@ -184,24 +184,29 @@ final class Conv2dTests: XCTestCase {
         XCTAssertEqual(maxAbsDifference(twice, g2.map { 2 * Double($0) }), 0, accuracy: 1e-5)
     }
 
-    /// Outputs and the workspace are sized on first use and reused afterwards (no allocation in
-    /// a steady-state step), including for a smaller last batch.
+    /// The output and the workspace are sized on first use and reused afterwards, including
+    /// for a smaller last batch; the input gradient comes from the gradient pool, which after
+    /// the first step hands out the tensors it already has (no allocation in a steady state).
     func testBuffersAreReusedAcrossSteps() {
         let (conv, _) = ConvCase(n: 4, h: 6, w: 6, cin: 3, cout: 4, workspaceBytes: 2 * 36 * 27 * 4).make()
+        let pool = TensorPool()
         let x = randomTensor(n: 4, h: 6, w: 6, c: 3, seed: 8)
         let y = conv.forward(x, mode: .train)
-        let dx = conv.backward(y)
-        let outPointer = y.pointer, dxPointer = dx.pointer
+        conv.backward(pooledCopy(y, in: pool)).release()
+        let outPointer = y.pointer
         let workspacePointer = conv.workspace.pointer, capacity = conv.workspace.capacity
+        let (tensors, bytes) = (pool.tensorCount, pool.reservedBytes)
         XCTAssertLessThanOrEqual(capacity * 4, conv.maxWorkspaceBytes)
         let small = randomTensor(n: 3, h: 6, w: 6, c: 3, seed: 9)
         for input in [x, small, x] {
             let y2 = conv.forward(input, mode: .train)
-            let dx2 = conv.backward(y2)
+            conv.backward(pooledCopy(y2, in: pool)).release()
             XCTAssertEqual(y2.pointer, outPointer)
-            XCTAssertEqual(dx2.pointer, dxPointer)
             XCTAssertEqual(conv.workspace.pointer, workspacePointer)
             XCTAssertEqual(conv.workspace.capacity, capacity)
+            XCTAssertEqual(pool.liveCount, 0)
+            XCTAssertEqual(pool.tensorCount, tensors)
+            XCTAssertEqual(pool.reservedBytes, bytes)
         }
     }
 

@@ -68,7 +68,9 @@ struct GradientChecker {
                 }
             }
             let a = Double(analytic[i])
-            let error = abs(a - numeric) / max(abs(a), abs(numeric), floor)
+            // NaN (a poisoned pool tensor read by mistake) must fail, not compare false.
+            let relative = abs(a - numeric) / max(abs(a), abs(numeric), floor)
+            let error = relative.isNaN ? .infinity : relative
             result.checked += 1
             if error > result.worstError || result.worstIndex < 0 {
                 result.worstError = error
@@ -83,8 +85,14 @@ struct GradientChecker {
     /// Checks the input gradient and every parameter gradient of `layer` at `input`, with
     /// L = Σ output·R. Parameters of `store` (all of them, so the store should hold only this
     /// layer's parameters) are perturbed in place and restored.
+    ///
+    /// Backward runs under Note [Gradient pool]: R is handed over as a tensor of `pool` (by
+    /// default one that fills every tensor with NaN when acquired and when released, so a
+    /// gradient read before it is written, or after it went back to the pool, shows up as a
+    /// failed element), and a tensor still held after the returned gradient is released is
+    /// reported as a failed result. `pool: nil` hands R over unmanaged, as a loss does.
     func check(_ layer: any Layer, store: ParameterStore?, input: Tensor, mode: Mode = .train,
-               seed: UInt64 = 99) -> [GradientCheckResult] {
+               seed: UInt64 = 99, pool: TensorPool? = TensorPool(poisonsTensors: true)) -> [GradientCheckResult] {
         let probe = layer.forward(input, mode: mode)
         let r = randomTensor(n: probe.n, h: probe.h, w: probe.w, c: probe.c, seed: seed)
         let loss: () -> Double = {
@@ -97,9 +105,18 @@ struct GradientChecker {
         // Analytic gradients from one forward/backward.
         store?.zeroGradients()
         _ = layer.forward(input, mode: mode)
-        let dInput = layer.backward(r)
+        let outputGradient = pool.map { pooledCopy(r, in: $0) } ?? r
+        let dInput = layer.backward(outputGradient)
         precondition(dInput.shape == input.shape, "input gradient shape \(dInput.shape) ≠ input shape \(input.shape)")
         let dInputValues = dInput.array
+        dInput.release()
+        var leaks: [GradientCheckResult] = []
+        if let pool, pool.liveCount != 0 {
+            var leak = GradientCheckResult(name: "pool: \(pool.liveCount) tensors still held after backward", tolerance: 0)
+            leak.checked = 1
+            leak.worstError = Double(pool.liveCount)
+            leaks.append(leak)
+        }
         var parameterGradients: [(ParameterEntry, [Float])] = []
         if let store {
             for p in store.parameters {
@@ -112,7 +129,7 @@ struct GradientChecker {
                 results.append(compare(p.name, analytic: g, values: store.value(p), loss: loss))
             }
         }
-        return results
+        return results + leaks
     }
 }
 
@@ -126,6 +143,14 @@ func assertGradients(_ results: [GradientCheckResult], _ label: String,
     for r in results where !r.passed {
         XCTFail("\(label): \(r.summary)", file: file, line: line)
     }
+}
+
+/// `t`'s values in a tensor of `pool` with one hold: a gradient as a model hands it to
+/// backward (Note [Gradient pool]).
+func pooledCopy(_ t: Tensor, in pool: TensorPool) -> Tensor {
+    let copy = pool.acquire(like: t)
+    copy.pointer.update(from: t.pointer, count: t.count)
+    return copy
 }
 
 /// Uniform values in [-scale, scale) from a fixed seed.

@@ -119,8 +119,7 @@ final class ScaledResidualBlockTests: XCTestCase {
             Sequential([
                 Conv2d(store, name: "\(name).conv", inChannels: i, outChannels: o, kernelSize: k, padding: p,
                        weightInit: .pytorchDefault),
-                BatchNorm2d(store, name: "\(name).bn", channels: o, eps: 1e-3),
-                ReLU(),
+                BatchNorm2d(store, name: "\(name).bn", channels: o, eps: 1e-3, activation: .relu),
             ])
         }
         let branches = Concat([
@@ -160,18 +159,27 @@ final class ScaledResidualBlockTests: XCTestCase {
         }
     }
 
-    /// Outputs and gradients live in tensors the layers own: a second step reuses them.
+    /// Outputs live in tensors the layers own and gradients in the pool's: later steps reuse
+    /// both (the pool's capacities settle within two steps, then it allocates nothing more).
     func testBuffersAreReusedAcrossSteps() {
         let store = ParameterStore()
         let block = makeBlock(store, channels: 4, scale: 0.2, relu: true)
         store.finalize(seed: 3)
+        let pool = TensorPool()
         let x = randomTensor(n: 2, h: 4, w: 4, c: 4, seed: 5)
-        let y = block.forward(x, mode: .train), dx = block.backward(y)
-        let (yp, dxp) = (y.pointer, dx.pointer)
+        let y = block.forward(x, mode: .train)
         for _ in 0..<2 {
+            _ = block.forward(x, mode: .train)
+            block.backward(pooledCopy(y, in: pool)).release()
+        }
+        let yp = y.pointer, (tensors, bytes) = (pool.tensorCount, pool.reservedBytes)
+        for _ in 0..<3 {
             let y2 = block.forward(x, mode: .train)
             XCTAssertEqual(y2.pointer, yp)
-            XCTAssertEqual(block.backward(y2).pointer, dxp)
+            block.backward(pooledCopy(y2, in: pool)).release()
+            XCTAssertEqual(pool.liveCount, 0)
+            XCTAssertEqual(pool.tensorCount, tensors)
+            XCTAssertEqual(pool.reservedBytes, bytes)
         }
     }
 }

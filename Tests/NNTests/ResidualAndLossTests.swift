@@ -9,7 +9,6 @@ final class ResidualBlock: Layer {
     let bn: BatchNorm2d
     let relu = ReLU()
     private let sum = Tensor()
-    private let dInput = Tensor()
 
     init(_ store: ParameterStore, channels: Int) {
         conv = Conv2d(store, name: "conv", inChannels: channels, outChannels: channels, kernelSize: 3, padding: 1)
@@ -22,26 +21,28 @@ final class ResidualBlock: Layer {
         return relu.forward(sum, mode: mode)
     }
 
+    /// dSum feeds the branch and the shortcut, so it is retained before the branch consumes
+    /// it (Note [Gradient pool]); the shortcut's gradient is dSum itself.
     func backward(_ dy: Tensor) -> Tensor {
         let dSum = relu.backward(dy)
+        dSum.retain()
         let dBranch = conv.backward(bn.backward(dSum))
-        dInput.copy(from: dBranch)
-        accumulate(dSum, into: dInput)  // the shortcut's gradient is dSum itself
-        return dInput
+        return sumGradients(dBranch, dSum)
     }
 }
 
 /// y = 2·x with a deliberately misrouted backward (dx[i] = 2·dy[i + 1]): the checker must fail.
 final class MisroutedScale: Layer {
-    private let output = Tensor(), dInput = Tensor()
+    private let output = Tensor()
     func forward(_ x: Tensor, mode: Mode) -> Tensor {
         output.resize(like: x)
         for i in 0..<x.count { output.pointer[i] = 2 * x.pointer[i] }
         return output
     }
     func backward(_ dy: Tensor) -> Tensor {
-        dInput.resize(like: dy)
+        let dInput = dy.acquireFromSamePool(like: dy)
         for i in 0..<dy.count { dInput.pointer[i] = 2 * dy.pointer[(i + 1) % dy.count] }
+        dy.release()
         return dInput
     }
 }

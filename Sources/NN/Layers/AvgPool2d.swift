@@ -15,7 +15,6 @@ public final class AvgPool2d: Layer {
     public let countIncludePad: Bool
 
     private let output = Tensor()
-    private let dInput = Tensor()
     private var inputShape = (n: 0, h: 0, w: 0, c: 0)
 
     public init(kernelSize: Int, stride: Int, padding: Int = 0, countIncludePad: Bool = true) {
@@ -71,7 +70,7 @@ public final class AvgPool2d: Layer {
     public func backward(_ dy: Tensor) -> Tensor {
         let (n, h, w, c) = inputShape
         precondition(dy.shape == output.shape, "AvgPool2d.backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
-        dInput.resize(n: n, h: h, w: w, c: c)
+        let dInput = dy.acquireFromSamePool(n: n, h: h, w: w, c: c)
         dInput.zero()
         let ho = output.h, wo = output.w
         var g = UnsafePointer(dy.pointer)
@@ -90,6 +89,7 @@ public final class AvgPool2d: Layer {
                 }
             }
         }
+        dy.release()
         return dInput
     }
 }

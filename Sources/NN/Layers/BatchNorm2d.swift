@@ -4,15 +4,33 @@ import Kernels
 // NHWC makes every pixel a contiguous row of C channels, so all loops run rows outer, channels
 // inner, and per-channel reductions are C-wide accumulators.
 
+/// An activation applied to BatchNorm's output in the same pass (`BatchNorm2d.activation`).
+public enum FusedActivation: Sendable {
+    case none
+    /// max(z, 0), as a ReLU layer after the BatchNorm.
+    case relu
+    /// z·σ(z), as a SiLU layer after the BatchNorm.
+    case silu
+}
+
 /// Batch normalisation over NHWC input, with PyTorch's semantics:
 /// - train: normalise by the batch mean and the biased batch variance (÷M); update
 ///   running_mean/var with momentum using the UNBIASED variance (÷(M−1)), and
 ///   num_batches_tracked += 1 (torch.nn.functional.batch_norm / native_batch_norm).
 /// - eval: normalise by the running statistics (an affine map per channel).
+///
+/// Note [Fused activation]: with `activation` set, the output is act(z) for the normalised
+/// z = x·scale + shift, and z itself is never stored. Backward recomputes z from the input
+/// (which BatchNorm keeps anyway) with the forward's own scale and shift, so z is bit-for-bit
+/// the forward's; it masks or scales dy by act′(z) and continues as plain BatchNorm. A ReLU
+/// or SiLU layer after the BatchNorm would keep one more activation-sized tensor (torchvision's
+/// in-place ReLU saves that copy too; its SiLU does not), and the output is not read by
+/// backward at all, so the owner may overwrite it (a residual block adds its shortcut there).
 public final class BatchNorm2d: Layer {
     public let channels: Int
     public let eps: Float
     public let momentum: Float
+    public let activation: FusedActivation
     public let weight: ParameterEntry
     public let bias: ParameterEntry
     public let runningMean: BufferEntry
@@ -21,7 +39,6 @@ public final class BatchNorm2d: Layer {
 
     private let store: ParameterStore
     private let output = Tensor()
-    private let dInput = Tensor()
     private var input: Tensor?
     private var lastMode: Mode = .eval
     /// Per channel: the mean and 1/√(var + eps) used by the last forward (batch statistics in
@@ -36,12 +53,14 @@ public final class BatchNorm2d: Layer {
     private let coefB: UnsafeMutablePointer<Float>
     private let coefD: UnsafeMutablePointer<Float>
 
-    public init(_ store: ParameterStore, name: String, channels: Int, eps: Float = 1e-5, momentum: Float = 0.1) {
+    public init(_ store: ParameterStore, name: String, channels: Int, eps: Float = 1e-5, momentum: Float = 0.1,
+                activation: FusedActivation = .none) {
         precondition(channels > 0, "\(name): channels must be positive")
         self.store = store
         self.channels = channels
         self.eps = eps
         self.momentum = momentum
+        self.activation = activation
         weight = store.addParameter("\(name).weight", shape: [channels], initializer: .constant(1), isWeight: false)
         bias = store.addParameter("\(name).bias", shape: [channels], initializer: .constant(0), isWeight: false)
         runningMean = store.addBuffer("\(name).running_mean", shape: [channels], initialValue: 0)
@@ -112,43 +131,92 @@ public final class BatchNorm2d: Layer {
         }
         var row = src
         var out = output.pointer
-        for _ in 0..<m {
-            for ch in 0..<c { out[ch] = row[ch] * scale[ch] + shift[ch] }
-            row += c
-            out += c
+        if activation == .relu {
+            for _ in 0..<m {
+                for ch in 0..<c { out[ch] = max(row[ch] * scale[ch] + shift[ch], 0) }
+                row += c
+                out += c
+            }
+        } else {
+            for _ in 0..<m {
+                for ch in 0..<c { out[ch] = row[ch] * scale[ch] + shift[ch] }
+                row += c
+                out += c
+            }
+            // In place over z, in a pass of its own so the loop above vectorises.
+            if activation == .silu { siluForward(output.pointer, output.pointer, count: output.count) }
         }
         return output
     }
 
-    /// Train mode (statistics depend on the batch), with x̂ = (x − μ)·invStd:
-    ///   dβ += Σ dy,  dγ += Σ dy·x̂,  dx = γ·invStd/M · (M·dy − Σdy − x̂·Σ(dy·x̂)).
-    /// Eval mode (fixed statistics): dx = dy·γ·invStd, same dβ, dγ.
+    /// Train mode (statistics depend on the batch), with x̂ = (x − μ)·invStd and g = dy·act′(z)
+    /// (g = dy without a fused activation):
+    ///   dβ += Σ g,  dγ += Σ g·x̂,  dx = γ·invStd/M · (M·g − Σg − x̂·Σ(g·x̂)).
+    /// Eval mode (fixed statistics): dx = g·γ·invStd, same dβ, dγ.
+    /// Every step is elementwise per pixel after the sums, so dx overwrites dy when the caller
+    /// hands over its only hold (Note [Gradient pool]).
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("BatchNorm2d.backward without a forward") }
         precondition(dy.shape == x.shape, "BatchNorm2d.backward: gradient shape \(dy.shape) ≠ \(x.shape)")
         let c = channels, m = x.n * x.h * x.w
-        dInput.resize(like: x)
-        let src = UnsafePointer(x.pointer), grad = UnsafePointer(dy.pointer)
+        let dInput = dy.inPlaceOrNew()
+        let src = UnsafePointer(x.pointer), dx = dInput.pointer
         let gamma = store.value(weight), dGamma = store.gradient(weight), dBeta = store.gradient(bias)
-        let mean = self.mean, invStd = self.invStd, scale = self.scale
+        let mean = self.mean, invStd = self.invStd, scale = self.scale, shift = self.shift
         let sumDy = sumA, sumDyXhat = sumB
         sumDy.update(repeating: 0, count: c)
         sumDyXhat.update(repeating: 0, count: c)
-        var row = src, g = grad
-        for _ in 0..<m {
-            for ch in 0..<c {
-                let xhat = (row[ch] - mean[ch]) * invStd[ch]
-                sumDy[ch] += Double(g[ch])
-                sumDyXhat[ch] += Double(g[ch] * xhat)
+        // Pass 1: the per-channel sums of g and g·x̂, with g = dy·act′(z) written to dx when
+        // there is an activation (pass 2 reads it back from there).
+        var row = src, g = UnsafePointer(dy.pointer), out = dx
+        switch activation {
+        case .relu:
+            for _ in 0..<m {
+                for ch in 0..<c {
+                    let z = row[ch] * scale[ch] + shift[ch]
+                    let gradient = g[ch]  // loaded unconditionally, so the select vectorises
+                    let masked: Float = z > 0 ? gradient : 0
+                    let xhat = (row[ch] - mean[ch]) * invStd[ch]
+                    sumDy[ch] += Double(masked)
+                    sumDyXhat[ch] += Double(masked * xhat)
+                    out[ch] = masked
+                }
+                row += c
+                g += c
+                out += c
             }
-            row += c
-            g += c
+        case .silu:
+            // σ costs an expf that does not vectorise: a pass of its own, so the sums below do.
+            for _ in 0..<m {
+                for ch in 0..<c {
+                    let z = row[ch] * scale[ch] + shift[ch]
+                    let s = sigmoid(z)
+                    out[ch] = g[ch] * s * (1 + z * (1 - s))  // as siluBackward
+                }
+                row += c
+                g += c
+                out += c
+            }
+            fallthrough
+        case .none:
+            row = src
+            g = activation == .none ? UnsafePointer(dy.pointer) : UnsafePointer(dx)
+            for _ in 0..<m {
+                for ch in 0..<c {
+                    let xhat = (row[ch] - mean[ch]) * invStd[ch]
+                    sumDy[ch] += Double(g[ch])
+                    sumDyXhat[ch] += Double(g[ch] * xhat)
+                }
+                row += c
+                g += c
+            }
         }
         for ch in 0..<c {
             dBeta[ch] += Float(sumDy[ch])
             dGamma[ch] += Float(sumDyXhat[ch])
         }
-        let dx = dInput.pointer
+        let grad = activation == .none ? UnsafePointer(dy.pointer) : UnsafePointer(dx)
+        defer { dy.release(unlessItIs: dInput) }
         if lastMode == .eval {
             var g = grad, out = dx
             for _ in 0..<m {
@@ -158,8 +226,8 @@ public final class BatchNorm2d: Layer {
             }
             return dInput
         }
-        // dx = a·(dy − Σdy/M) − x̂·a·Σ(dy·x̂)/M with a = γ·invStd, as per-channel coefficients
-        // a, b = a·Σdy/M, d = a·Σ(dy·x̂)/M so the inner loop is a few multiply-adds.
+        // dx = a·(g − Σg/M) − x̂·a·Σ(g·x̂)/M with a = γ·invStd, as per-channel coefficients
+        // a, b = a·Σg/M, d = a·Σ(g·x̂)/M so the inner loop is a few multiply-adds.
         let a = coefA, b = coefB, d = coefD
         let invM = 1 / Double(m)
         for ch in 0..<c {
@@ -170,7 +238,7 @@ public final class BatchNorm2d: Layer {
         }
         row = src
         g = grad
-        var out = dx
+        out = dx
         for _ in 0..<m {
             for ch in 0..<c {
                 let xhat = (row[ch] - mean[ch]) * invStd[ch]

@@ -7,8 +7,6 @@ import Kernels
 /// It has two inputs, so it is not a `Layer`; its owner calls it directly.
 public final class ChannelScale {
     private let output = Tensor()
-    private let dInput = Tensor()
-    private let dScale = Tensor()
     private var input: Tensor?
     private var scale: Tensor?
 
@@ -33,13 +31,13 @@ public final class ChannelScale {
         return output
     }
 
-    /// dx[n, h, w, c] = dy·s[n, c];  ds[n, c] = Σ_hw dy·x (overwritten, not accumulated: these
-    /// are activation gradients owned by this object).
+    /// dx[n, h, w, c] = dy·s[n, c];  ds[n, c] = Σ_hw dy·x. Consumes dy (dx overwrites it when
+    /// exclusively held) and returns both gradients with a hold each (Note [Gradient pool]).
     public func backward(_ dy: Tensor) -> (dInput: Tensor, dScale: Tensor) {
         guard let x = input, let s = scale else { preconditionFailure("ChannelScale.backward without a .train forward") }
         precondition(dy.shape == x.shape, "ChannelScale.backward: gradient shape \(dy.shape) ≠ \(x.shape)")
-        dInput.resize(like: x)
-        dScale.resize(like: s)
+        let dInput = dy.inPlaceOrNew()
+        let dScale = dy.acquireFromSamePool(like: s)
         dScale.zero()
         let hw = x.h * x.w, c = x.c
         var src = UnsafePointer(x.pointer), g = UnsafePointer(dy.pointer), dx = dInput.pointer
@@ -47,8 +45,9 @@ public final class ChannelScale {
         for _ in 0..<x.n {
             for _ in 0..<hw {
                 for ch in 0..<c {
-                    dx[ch] = g[ch] * sc[ch]
-                    ds[ch] += g[ch] * src[ch]
+                    let gradient = g[ch]  // read before dx, which may be the same memory
+                    ds[ch] += gradient * src[ch]
+                    dx[ch] = gradient * sc[ch]
                 }
                 src += c
                 g += c
@@ -57,6 +56,7 @@ public final class ChannelScale {
             sc += c
             ds += c
         }
+        dy.release(unlessItIs: dInput)
         return (dInput, dScale)
     }
 }

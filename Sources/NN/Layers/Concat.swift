@@ -11,17 +11,14 @@ import Kernels
 public final class Concat: Layer {
     public let branches: [any Layer]
     private let output = Tensor()
-    private let dInput = Tensor()
-    /// Per branch: its last output (owned by the branch) and the slice of the output gradient
-    /// handed to its backward. Replaced element by element, so a steady-state step allocates nothing.
+    /// Per branch: its last output (owned by the branch). Replaced element by element, so a
+    /// steady-state step allocates nothing.
     private var branchOutputs: [Tensor]
-    private let branchGradients: [Tensor]
 
     public init(_ branches: [any Layer]) {
         precondition(!branches.isEmpty, "Concat needs at least one branch")
         self.branches = branches
         branchOutputs = branches.map { _ in Tensor() }
-        branchGradients = branches.map { _ in Tensor() }
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
@@ -51,27 +48,28 @@ public final class Concat: Layer {
         return output
     }
 
+    /// All slices are cut before any branch runs, so dy goes back to its pool first and the
+    /// slices (together dy's size) are consumed branch by branch.
     public func backward(_ dy: Tensor) -> Tensor {
         precondition(dy.shape == output.shape, "Concat.backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
         let rows = dy.n * dy.h * dy.w, channels = dy.c
         var offset = 0
-        for i in branches.indices {
-            let c = branchOutputs[i].c
-            let g = branchGradients[i]
-            g.resize(n: dy.n, h: dy.h, w: dy.w, c: c)
-            var src = UnsafePointer(dy.pointer + offset), dst = g.pointer
+        let slices = branchOutputs.map { y -> Tensor in
+            let c = y.c
+            let slice = dy.acquireFromSamePool(n: dy.n, h: dy.h, w: dy.w, c: c)
+            var src = UnsafePointer(dy.pointer + offset), dst = slice.pointer
             for _ in 0..<rows {
                 dst.update(from: src, count: c)
                 src += channels
                 dst += c
             }
             offset += c
-            let dx = branches[i].backward(g)
-            if i == 0 {
-                dInput.copy(from: dx)
-            } else {
-                accumulate(dx, into: dInput)
-            }
+            return slice
+        }
+        dy.release()
+        var dInput = branches[0].backward(slices[0])
+        for i in branches.indices.dropFirst() {
+            dInput = sumGradients(dInput, branches[i].backward(slices[i]))
         }
         return dInput
     }

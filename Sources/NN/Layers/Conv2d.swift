@@ -50,7 +50,6 @@ public final class Conv2d: Layer {
 
     private let store: ParameterStore
     private let output = Tensor()
-    private let dInput = Tensor()
     private var input: Tensor?
     private let biasScratch: UnsafeMutablePointer<Double>
     /// Depthwise only: weight transposed to [Kh][Kw][C] so the inner loop runs over contiguous
@@ -171,20 +170,28 @@ public final class Conv2d: Layer {
         return output
     }
 
+    /// Reads the input and dy, never the output (a residual block may overwrite the output).
+    /// dx comes from dy's pool and dy is released (Note [Gradient pool]).
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("Conv2d.backward without a .train forward") }
+        let dx = dy.acquireFromSamePool(like: x)
+        backward(dy, input: x, into: dx)
+        dy.release()
+        return dx
+    }
+
+    private func backward(_ dy: Tensor, input x: Tensor, into dInput: Tensor) {
         let g = geometry(x)
         let n = x.n, ho = g.outHeight, wo = g.outWidth, o = outChannels
         precondition(dy.shape == [n, ho, wo, o], "Conv2d.backward: gradient shape \(dy.shape) ≠ output shape \([n, ho, wo, o])")
-        dInput.resize(like: x)
         let w = store.value(weight), dw = store.gradient(weight)
         let rows = n * ho * wo
         if let bias {
             sumRowsAccumulate(dy.pointer, rows: rows, columns: o, into: store.gradient(bias), scratch: biasScratch)
         }
         if isDepthwise {
-            depthwiseBackward(x.pointer, dy.pointer, geometry: g, images: n)
-            return dInput
+            depthwiseBackward(x.pointer, dy.pointer, geometry: g, images: n, dInput.pointer)
+            return
         }
         let og = o / groups, kg = g.columnsPerGroup, k = g.columns
         if isPointwise {
@@ -195,7 +202,7 @@ public final class Conv2d: Layer {
                 sgemm(m: rows, n: kg, k: og, a: dy.pointer + gi * og, lda: o,
                       b: w + gi * og * kg, ldb: kg, beta: 0, c: dInput.pointer + gi * kg, ldc: k)
             }
-            return dInput
+            return
         }
         dInput.zero()  // col2im accumulates overlapping windows
         let chunk = chunkImages(g, batch: n)
@@ -220,7 +227,6 @@ public final class Conv2d: Layer {
             im2colBackward(columns, images: count, geometry: g, dInput: dInput.pointer + start * imageIn)
             start += count
         }
-        return dInput
     }
 
     // MARK: Depthwise (G = C = O): a direct loop over contiguous channels.
@@ -264,14 +270,13 @@ public final class Conv2d: Layer {
     }
 
     private func depthwiseBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-                                   geometry g: ConvGeometry, images: Int) {
+                                   geometry g: ConvGeometry, images: Int, _ dx: UnsafeMutablePointer<Float>) {
         let wt = UnsafePointer(transposeDepthwiseWeight())
         let h = g.inHeight, w = g.inWidth, c = inChannels, kh = kernelHeight, kw = kernelWidth, s = stride
         let ph = paddingHeight, pw = paddingWidth, ho = g.outHeight, wo = g.outWidth, kk = kh * kw
         depthwiseGradient.reserve(kk * c)
         let dwt = depthwiseGradient.pointer
         dwt.update(repeating: 0, count: kk * c)
-        let dx = dInput.pointer
         dx.update(repeating: 0, count: images * h * w * c)
         var grad = dy
         for n in 0..<images {

@@ -18,7 +18,6 @@ public final class Dropout: StochasticLayer {
     }
     public var randomSeed: UInt64 = 0
     private let output = Tensor()
-    private let dInput = Tensor()
     /// Per element: 0 for dropped, 1/(1 − p) for kept (the factor backward multiplies by).
     private let mask = Tensor()
     private var lastMode = Mode.eval
@@ -47,9 +46,10 @@ public final class Dropout: StochasticLayer {
     public func backward(_ dy: Tensor) -> Tensor {
         guard lastMode == .train, probability > 0 else { return dy }
         precondition(dy.shape == mask.shape, "Dropout.backward: gradient shape \(dy.shape) ≠ \(mask.shape)")
-        dInput.resize(like: dy)
-        let m = mask.pointer, d = dInput.pointer, g = dy.pointer
+        let dx = dy.inPlaceOrNew()
+        let m = mask.pointer, d = dx.pointer, g = dy.pointer
         for i in 0..<dy.count { d[i] = g[i] * m[i] }
-        return dInput
+        dy.release(unlessItIs: dx)
+        return dx
     }
 }

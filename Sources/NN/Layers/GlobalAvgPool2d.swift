@@ -6,7 +6,6 @@ import Kernels
 /// (torch: AdaptiveAvgPool2d((1, 1)) followed by flatten, which is the same order in NHWC).
 public final class GlobalAvgPool2d: Layer {
     private let output = Tensor()
-    private let dInput = Tensor()
     private var inputShape = (n: 0, h: 0, w: 0, c: 0)
 
     public init() {}
@@ -35,7 +34,7 @@ public final class GlobalAvgPool2d: Layer {
     public func backward(_ dy: Tensor) -> Tensor {
         let (n, h, w, c) = inputShape
         precondition(dy.shape == [n, 1, 1, c], "GlobalAvgPool2d.backward: gradient shape \(dy.shape) ≠ \([n, 1, 1, c])")
-        dInput.resize(n: n, h: h, w: w, c: c)
+        let dInput = dy.acquireFromSamePool(n: n, h: h, w: w, c: c)
         let hw = h * w, inv = 1 / Float(hw)
         var g = UnsafePointer(dy.pointer)
         var dx = dInput.pointer
@@ -46,6 +45,7 @@ public final class GlobalAvgPool2d: Layer {
             }
             g += c
         }
+        dy.release()
         return dInput
     }
 }

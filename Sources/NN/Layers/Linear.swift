@@ -12,7 +12,6 @@ public final class Linear: Layer {
 
     private let store: ParameterStore
     private let output = Tensor()
-    private let dInput = Tensor()
     private var input: Tensor?
     private let biasScratch: UnsafeMutablePointer<Double>
 
@@ -55,9 +54,10 @@ public final class Linear: Layer {
         if let bias {
             sumRowsAccumulate(dy.pointer, rows: n, columns: o, into: store.gradient(bias), scratch: biasScratch)
         }
-        dInput.resize(like: x)
+        let dInput = dy.acquireFromSamePool(like: x)
         sgemm(m: n, n: i, k: o, a: dy.pointer, lda: o, b: store.value(weight), ldb: i,
               beta: 0, c: dInput.pointer, ldc: i)
+        dy.release()
         return dInput
     }
 }

@@ -3,15 +3,15 @@ import Kernels
 // Shape letters: N batch, H/W height/width, C channels (E = expanded channels).
 
 /// Conv2d → BatchNorm2d → optional SiLU, named `<name>.0` and `<name>.1` like torchvision's
-/// Conv2dNormActivation (bias-free convolution, padding (k − 1)/2).
+/// Conv2dNormActivation (bias-free convolution, padding (k − 1)/2). The SiLU is fused into the
+/// BatchNorm (Note [Fused activation]).
 func convNormActivation(_ store: ParameterStore, name: String, inChannels: Int, outChannels: Int, kernelSize: Int,
                         stride: Int = 1, groups: Int = 1, activation: Bool, workspace: FloatStorage?) -> Sequential {
-    let layers: [any Layer] = [
+    Sequential([
         Conv2d(store, name: "\(name).0", inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize,
                stride: stride, padding: (kernelSize - 1) / 2, groups: groups, workspace: workspace),
-        BatchNorm2d(store, name: "\(name).1", channels: outChannels),
-    ]
-    return Sequential(activation ? layers + [SiLU()] : layers)
+        BatchNorm2d(store, name: "\(name).1", channels: outChannels, activation: activation ? .silu : .none),
+    ])
 }
 
 /// torchvision's MBConv (mobile inverted bottleneck, EfficientNet-B0…B7):
@@ -27,8 +27,6 @@ public final class MBConv: CompositeLayer {
     public let usesResidual: Bool
     public let block: Sequential
     public let stochasticDepth: StochasticDepth
-    private let sum = Tensor()
-    private let dInput = Tensor()
 
     /// `expandedChannels` is torchvision's `adjust_channels(input_channels, expand_ratio)`.
     public init(_ store: ParameterStore, name: String, inChannels: Int, outChannels: Int, expandedChannels: Int,
@@ -60,17 +58,23 @@ public final class MBConv: CompositeLayer {
     /// only that one is exposed for reseeding.
     public var sublayers: [any Layer] { usesResidual ? [block, stochasticDepth] : [block] }
 
+    /// The block ends in the projection's BatchNorm, whose backward does not read its output
+    /// (Note [Fused activation]), so stochastic depth and the shortcut are applied in place
+    /// there, as torchvision's `result += input` does: the block's output is that one tensor.
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         let main = block.forward(x, mode: mode)
         guard usesResidual else { return main }
-        addForward(stochasticDepth.forward(main, mode: mode), x, into: sum)
-        return sum
+        stochasticDepth.forwardInPlace(main, mode: mode)
+        addForward(main, x, into: main)
+        return main
     }
 
+    /// dy reaches both the block (through stochastic depth) and the shortcut, so it is retained
+    /// for the second use (Note [Gradient pool]).
     public func backward(_ dy: Tensor) -> Tensor {
         guard usesResidual else { return block.backward(dy) }
+        dy.retain()
         let dMain = block.backward(stochasticDepth.backward(dy))
-        addForward(dMain, dy, into: dInput)
-        return dInput
+        return sumGradients(dMain, dy)
     }
 }

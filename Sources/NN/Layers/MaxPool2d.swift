@@ -11,7 +11,6 @@ public final class MaxPool2d: Layer {
     public let padding: Int
 
     private let output = Tensor()
-    private let dInput = Tensor()
     private var inputShape = (n: 0, h: 0, w: 0, c: 0)
     /// Per output element: the argmax as an offset inside its input image (h·W + w)·C + c.
     /// Per image rather than global so Int32 cannot overflow with large batches.
@@ -99,7 +98,7 @@ public final class MaxPool2d: Layer {
     public func backward(_ dy: Tensor) -> Tensor {
         let (n, h, w, c) = inputShape
         precondition(dy.shape == output.shape, "MaxPool2d.backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
-        dInput.resize(n: n, h: h, w: w, c: c)
+        let dInput = dy.acquireFromSamePool(n: n, h: h, w: w, c: c)
         dInput.zero()
         let perImageOut = output.h * output.w * c, perImageIn = h * w * c
         var g = UnsafePointer(dy.pointer)
@@ -110,6 +109,7 @@ public final class MaxPool2d: Layer {
             g += perImageOut
             idx += perImageOut
         }
+        dy.release()
         return dInput
     }
 }

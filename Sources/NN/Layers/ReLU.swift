@@ -1,10 +1,10 @@
 import Kernels
 
 /// max(x, 0) elementwise. Backward masks by the output (y > 0), like PyTorch's
-/// threshold_backward, so the gradient at exactly 0 is 0.
+/// threshold_backward, so the gradient at exactly 0 is 0. After a BatchNorm, prefer
+/// `BatchNorm2d(activation: .relu)`, which stores one tensor fewer (Note [Fused activation]).
 public final class ReLU: Layer {
     private let output = Tensor()
-    private let dInput = Tensor()
 
     public init() {}
 
@@ -14,10 +14,15 @@ public final class ReLU: Layer {
         return output
     }
 
-    public func backward(_ dy: Tensor) -> Tensor {
-        precondition(dy.shape == output.shape, "ReLU.backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
-        dInput.resize(like: output)
-        reluBackward(dy.pointer, output: output.pointer, dInput.pointer, count: output.count)
-        return dInput
-    }
+    public func backward(_ dy: Tensor) -> Tensor { reluGradient(dy, output: output) }
+}
+
+/// The gradient through a ReLU whose output is `output`, consuming dy (Note [Gradient pool]):
+/// also for blocks that apply the ReLU in place on a tensor they own (a residual sum).
+func reluGradient(_ dy: Tensor, output: Tensor) -> Tensor {
+    precondition(dy.shape == output.shape, "ReLU backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
+    let dx = dy.inPlaceOrNew()
+    reluBackward(dy.pointer, output: output.pointer, dx.pointer, count: output.count)
+    dy.release(unlessItIs: dx)
+    return dx
 }

@@ -1,10 +1,10 @@
 import Kernels
 
 /// torch.nn.SiLU: y = x·σ(x) elementwise. Backward needs the input (kept by reference, see
-/// `Layer`), from which it recomputes σ.
+/// `Layer`), from which it recomputes σ. After a BatchNorm, prefer
+/// `BatchNorm2d(activation: .silu)`, which need not keep the input (Note [Fused activation]).
 public final class SiLU: Layer {
     private let output = Tensor()
-    private let dInput = Tensor()
     private var input: Tensor?
 
     public init() {}
@@ -19,8 +19,9 @@ public final class SiLU: Layer {
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("SiLU.backward without a .train forward") }
         precondition(dy.shape == x.shape, "SiLU.backward: gradient shape \(dy.shape) ≠ input shape \(x.shape)")
-        dInput.resize(like: x)
-        siluBackward(dy.pointer, input: x.pointer, dInput.pointer, count: x.count)
-        return dInput
+        let dx = dy.inPlaceOrNew()
+        siluBackward(dy.pointer, input: x.pointer, dx.pointer, count: x.count)
+        dy.release(unlessItIs: dx)
+        return dx
     }
 }

@@ -4,7 +4,6 @@ import Kernels
 /// dx = dy·y·(1 − y).
 public final class Sigmoid: Layer {
     private let output = Tensor()
-    private let dInput = Tensor()
 
     public init() {}
 
@@ -16,8 +15,9 @@ public final class Sigmoid: Layer {
 
     public func backward(_ dy: Tensor) -> Tensor {
         precondition(dy.shape == output.shape, "Sigmoid.backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
-        dInput.resize(like: output)
-        sigmoidBackward(dy.pointer, output: output.pointer, dInput.pointer, count: output.count)
-        return dInput
+        let dx = dy.inPlaceOrNew()
+        sigmoidBackward(dy.pointer, output: output.pointer, dx.pointer, count: output.count)
+        dy.release(unlessItIs: dx)
+        return dx
     }
 }

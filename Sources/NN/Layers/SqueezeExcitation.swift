@@ -20,7 +20,6 @@ public final class SqueezeExcitation: Layer {
     let fc2: Conv2d
     let scaleActivation = Sigmoid()
     let scale = ChannelScale()
-    private let dInput = Tensor()
 
     public init(_ store: ParameterStore, name: String, channels: Int, squeezeChannels: Int,
                 workspace: FloatStorage? = nil) {
@@ -48,7 +47,6 @@ public final class SqueezeExcitation: Layer {
         g = activation.backward(g)
         g = fc1.backward(g)
         g = pool.backward(g)
-        addForward(dDirect, g, into: dInput)
-        return dInput
+        return sumGradients(dDirect, g)
     }
 }

@@ -15,7 +15,6 @@ public final class StochasticDepth: StochasticLayer {
     }
     public var randomSeed: UInt64 = 0
     private let output = Tensor()
-    private let dInput = Tensor()
     /// Per image: 0 when dropped, 1/(1 − p) when kept.
     private let factors = Tensor()
     private var applied = false
@@ -26,9 +25,25 @@ public final class StochasticDepth: StochasticLayer {
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        guard drawFactors(x, mode: mode) else { return x }
+        output.resize(like: x)
+        scaleImages(x.pointer, factors.pointer, output.pointer, images: x.n, perImage: x.h * x.w * x.c)
+        return output
+    }
+
+    /// `forward` written over `x` itself, for an owner whose `x` is scratch it may overwrite
+    /// (MBConv: its block's last BatchNorm output, which the shortcut is added to next). Saves
+    /// the activation-sized copy; backward is the same.
+    public func forwardInPlace(_ x: Tensor, mode: Mode) {
+        guard drawFactors(x, mode: mode) else { return }
+        scaleImages(x.pointer, factors.pointer, x.pointer, images: x.n, perImage: x.h * x.w * x.c)
+    }
+
+    /// Draws this step's per-image factors; false when the layer is the identity.
+    private func drawFactors(_ x: Tensor, mode: Mode) -> Bool {
         applied = mode == .train && probability > 0
-        guard applied else { return x }
-        let n = x.n, perImage = x.h * x.w * x.c
+        guard applied else { return false }
+        let n = x.n
         factors.resize(n: n, h: 1, w: 1, c: 1)
         var rng = SplitMix64(seed: randomSeed)
         let survival = 1 - probability
@@ -36,19 +51,19 @@ public final class StochasticDepth: StochasticLayer {
         let keepScale: Float = survival > 0 ? 1 / survival : 0
         let f = factors.pointer
         for i in 0..<n { f[i] = rng.nextUniform() < survival ? keepScale : 0 }
-        output.resize(like: x)
-        scaleImages(x.pointer, f, output.pointer, images: n, perImage: perImage)
-        return output
+        return true
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard applied else { return dy }
-        precondition(dy.shape == output.shape, "StochasticDepth.backward: gradient shape \(dy.shape) ≠ \(output.shape)")
-        dInput.resize(like: dy)
-        scaleImages(dy.pointer, factors.pointer, dInput.pointer, images: dy.n, perImage: dy.h * dy.w * dy.c)
-        return dInput
+        precondition(dy.n == factors.n, "StochasticDepth.backward: gradient batch \(dy.n) ≠ forward batch \(factors.n)")
+        let dx = dy.inPlaceOrNew()
+        scaleImages(dy.pointer, factors.pointer, dx.pointer, images: dy.n, perImage: dy.h * dy.w * dy.c)
+        dy.release(unlessItIs: dx)
+        return dx
     }
 
+    /// y = x·f per image; `y` may alias `x`.
     private func scaleImages(_ x: UnsafePointer<Float>, _ f: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                              images: Int, perImage: Int) {
         for i in 0..<images {

@@ -66,6 +66,9 @@ public final class ClassifierModel {
     /// through `CompositeLayer`, e.g. EfficientNet's stochastic depth), so the indices that seed
     /// existing models' head dropout are unchanged.
     public let stochasticLayers: [any StochasticLayer]
+    /// Where backward's activation gradients live (Note [Gradient pool]); every tensor in it
+    /// is free again when `backward` returns. Replaceable (tests swap in a poisoning pool).
+    public var gradientPool = TensorPool()
 
     public init(architecture: String, numClasses: Int, stem: ResNetStem, head: ClassifierHead = .linear,
                 seed: UInt64) throws {
@@ -118,9 +121,16 @@ public final class ClassifierModel {
     }
 
     /// Adds parameter gradients into `store.gradients` (the head's alone when frozen).
+    /// `logitsGradient` is only read: a pooled copy of it starts the chain of gradients.
     public func backward(_ logitsGradient: Tensor) {
-        let featureGradient = headNetwork.backward(logitsGradient)
-        if !freezeBackbone { _ = backbone.backward(featureGradient) }
+        let pooled = gradientPool.acquire(like: logitsGradient)
+        pooled.pointer.update(from: logitsGradient.pointer, count: logitsGradient.count)
+        let featureGradient = headNetwork.backward(pooled)
+        if freezeBackbone {
+            featureGradient.release()
+        } else {
+            backbone.backward(featureGradient).release()
+        }
     }
 
     /// Seeds every random layer for one training step; `stream` separates ranks.

@@ -9,15 +9,16 @@ import Kernels
 // weight 1, bias 0).
 
 /// timm's ConvNormAct as configured by InceptionResnetV2: conv (no bias) → BatchNorm2d(eps
-/// 0.001) → ReLU, parameters `<name>.conv.weight` and `<name>.bn.*`.
+/// 0.001) → ReLU (fused into the BatchNorm, Note [Fused activation]), parameters
+/// `<name>.conv.weight` and `<name>.bn.*`.
 func convNormAct(_ store: ParameterStore, _ name: String, _ inChannels: Int, _ outChannels: Int,
                  kernel: (Int, Int), stride: Int = 1, padding: (Int, Int) = (0, 0),
                  workspace: FloatStorage) -> Sequential {
     Sequential([
         Conv2d(store, name: "\(name).conv", inChannels: inChannels, outChannels: outChannels, kernelSize: kernel,
                stride: stride, padding: padding, weightInit: .pytorchDefault, workspace: workspace),
-        BatchNorm2d(store, name: "\(name).bn", channels: outChannels, eps: InceptionResNetV2.batchNormEps),
-        ReLU(),
+        BatchNorm2d(store, name: "\(name).bn", channels: outChannels, eps: InceptionResNetV2.batchNormEps,
+                    activation: .relu),
     ])
 }
 
@@ -35,39 +36,46 @@ func convNormAct(_ store: ParameterStore, _ name: String, _ inChannels: Int, _ o
 ///
 /// Backward: dSum = relu'(dOut) (or dOut), the projection receives scale · dSum, and the input
 /// gradient is the branches' input gradient plus dSum (the identity path).
+///
+/// The sum and the ReLU are written over the projection's output, which Conv2d's backward does
+/// not read, so the block keeps one tensor where a separate sum and ReLU would keep three.
 public final class ScaledResidualBlock: Layer {
     public let branches: Concat
     public let projection: Conv2d
     public let scale: Float
-    let relu: ReLU?
-    private let sum = Tensor()
-    private let scaledGradient = Tensor()
-    private let inputGradient = Tensor()
+    public let appliesReLU: Bool
+    /// The projection's output after the in-place sum (and ReLU): the block's output.
+    private var output: Tensor?
 
     public init(branches: Concat, projection: Conv2d, scale: Float, relu: Bool) {
         self.branches = branches
         self.projection = projection
         self.scale = scale
-        self.relu = relu ? ReLU() : nil
+        appliesReLU = relu
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         let y = projection.forward(branches.forward(x, mode: mode), mode: mode)
         precondition(y.shape == x.shape, "ScaledResidualBlock: projection output \(y.shape) ≠ input \(x.shape)")
-        sum.resize(like: x)
-        let s = scale, a = UnsafePointer(x.pointer), b = UnsafePointer(y.pointer), out = sum.pointer
-        for i in 0..<x.count { out[i] = a[i] + s * b[i] }
-        return relu?.forward(sum, mode: mode) ?? sum
+        let s = scale, a = UnsafePointer(x.pointer), out = y.pointer
+        if appliesReLU {
+            for i in 0..<x.count { out[i] = max(a[i] + s * out[i], 0) }
+        } else {
+            for i in 0..<x.count { out[i] = a[i] + s * out[i] }
+        }
+        output = y
+        return y
     }
 
     public func backward(_ outputGradient: Tensor) -> Tensor {
-        let dSum = relu?.backward(outputGradient) ?? outputGradient
-        scaledGradient.resize(like: dSum)
-        let s = scale, g = UnsafePointer(dSum.pointer), out = scaledGradient.pointer
+        guard let output else { preconditionFailure("ScaledResidualBlock.backward without a forward") }
+        let dSum = appliesReLU ? reluGradient(outputGradient, output: output) : outputGradient
+        // dSum is kept for the identity path; the projection consumes a scaled copy.
+        let scaled = dSum.acquireFromSamePool(like: dSum)
+        let s = scale, g = UnsafePointer(dSum.pointer), out = scaled.pointer
         for i in 0..<dSum.count { out[i] = s * g[i] }
-        let dBranches = branches.backward(projection.backward(scaledGradient))
-        addForward(dBranches, dSum, into: inputGradient)
-        return inputGradient
+        let dBranches = branches.backward(projection.backward(scaled))
+        return sumGradients(dBranches, dSum)
     }
 
     /// timm Block35 (35×35 grid at 299 px): 320 channels, branches 1×1 32 | 1×1 32 → 3×3 32 |

@@ -41,19 +41,22 @@ func makeDownsample(_ store: ParameterStore, name: String, inChannels: Int, outC
 
 /// torchvision `BasicBlock`: conv3×3 → BN → ReLU → conv3×3 → BN, plus the identity
 /// (or a 1×1 conv + BN `downsample` when the shape changes), then ReLU.
+///
+/// Memory as torchvision's in-place ReLUs and `out += identity`: the first ReLU is fused into
+/// bn1 (Note [Fused activation]), and the sum and the last ReLU are written over bn2's output,
+/// which bn2's backward does not read, so that one tensor is the block's output.
 public final class BasicBlock: Layer {
-    let conv1: Conv2d, bn1: BatchNorm2d, relu1 = ReLU()
+    let conv1: Conv2d, bn1: BatchNorm2d
     let conv2: Conv2d, bn2: BatchNorm2d
     let downsample: Sequential?
-    let reluOut = ReLU()
-    private let sum = Tensor()
-    private let inputGradient = Tensor()
+    /// bn2's output after the in-place sum and ReLU: what backward masks by.
+    private var output: Tensor?
 
     public init(_ store: ParameterStore, name: String, inChannels: Int, channels: Int, stride: Int,
                 workspace: FloatStorage) {
         conv1 = Conv2d(store, name: "\(name).conv1", inChannels: inChannels, outChannels: channels,
                        kernelSize: 3, stride: stride, padding: 1, workspace: workspace)
-        bn1 = BatchNorm2d(store, name: "\(name).bn1", channels: channels)
+        bn1 = BatchNorm2d(store, name: "\(name).bn1", channels: channels, activation: .relu)
         conv2 = Conv2d(store, name: "\(name).conv2", inChannels: channels, outChannels: channels,
                        kernelSize: 3, stride: 1, padding: 1, workspace: workspace)
         bn2 = BatchNorm2d(store, name: "\(name).bn2", channels: channels)
@@ -64,39 +67,34 @@ public final class BasicBlock: Layer {
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
         var main = conv1.forward(input, mode: mode)
         main = bn1.forward(main, mode: mode)
-        main = relu1.forward(main, mode: mode)
         main = conv2.forward(main, mode: mode)
         main = bn2.forward(main, mode: mode)
-        let shortcut = downsample?.forward(input, mode: mode) ?? input
-        addForward(main, shortcut, into: sum)
-        return reluOut.forward(sum, mode: mode)
+        return residualReLU(main, shortcut: downsample?.forward(input, mode: mode) ?? input, keeping: &output)
     }
 
     public func backward(_ outputGradient: Tensor) -> Tensor {
-        let dSum = reluOut.backward(outputGradient)
+        guard let output else { preconditionFailure("BasicBlock.backward without a forward") }
+        let dSum = reluGradient(outputGradient, output: output)
+        dSum.retain()  // for the branch and the shortcut (Note [Gradient pool])
         var dMain = bn2.backward(dSum)
         dMain = conv2.backward(dMain)
-        dMain = relu1.backward(dMain)
         dMain = bn1.backward(dMain)
         dMain = conv1.backward(dMain)
-        let dShortcut = downsample?.backward(dSum) ?? dSum
-        addForward(dMain, dShortcut, into: inputGradient)
-        return inputGradient
+        return sumGradients(dMain, downsample?.backward(dSum) ?? dSum)
     }
 }
 
 /// torchvision `Bottleneck` (ResNet v1.5: the stride sits on the 3×3 conv, not the first 1×1):
 /// conv1×1 → BN → ReLU → conv3×3(stride) → BN → ReLU → conv1×1 (×4 channels) → BN, plus the
-/// identity or a 1×1 conv + BN `downsample`, then ReLU.
+/// identity or a 1×1 conv + BN `downsample`, then ReLU. ReLUs fused and the sum written over
+/// bn3's output, as in `BasicBlock`.
 public final class Bottleneck: Layer {
     public static let expansion = 4
-    let conv1: Conv2d, bn1: BatchNorm2d, relu1 = ReLU()
-    let conv2: Conv2d, bn2: BatchNorm2d, relu2 = ReLU()
+    let conv1: Conv2d, bn1: BatchNorm2d
+    let conv2: Conv2d, bn2: BatchNorm2d
     let conv3: Conv2d, bn3: BatchNorm2d
     let downsample: Sequential?
-    let reluOut = ReLU()
-    private let sum = Tensor()
-    private let inputGradient = Tensor()
+    private var output: Tensor?
 
     /// `width` is the 3×3 conv's channel count; the block outputs `width × 4` channels.
     public init(_ store: ParameterStore, name: String, inChannels: Int, width: Int, stride: Int,
@@ -104,10 +102,10 @@ public final class Bottleneck: Layer {
         let outChannels = width * Bottleneck.expansion
         conv1 = Conv2d(store, name: "\(name).conv1", inChannels: inChannels, outChannels: width,
                        kernelSize: 1, workspace: workspace)
-        bn1 = BatchNorm2d(store, name: "\(name).bn1", channels: width)
+        bn1 = BatchNorm2d(store, name: "\(name).bn1", channels: width, activation: .relu)
         conv2 = Conv2d(store, name: "\(name).conv2", inChannels: width, outChannels: width,
                        kernelSize: 3, stride: stride, padding: 1, workspace: workspace)
-        bn2 = BatchNorm2d(store, name: "\(name).bn2", channels: width)
+        bn2 = BatchNorm2d(store, name: "\(name).bn2", channels: width, activation: .relu)
         conv3 = Conv2d(store, name: "\(name).conv3", inChannels: width, outChannels: outChannels,
                        kernelSize: 1, workspace: workspace)
         bn3 = BatchNorm2d(store, name: "\(name).bn3", channels: outChannels)
@@ -116,23 +114,30 @@ public final class Bottleneck: Layer {
     }
 
     public func forward(_ input: Tensor, mode: Mode) -> Tensor {
-        var main = relu1.forward(bn1.forward(conv1.forward(input, mode: mode), mode: mode), mode: mode)
-        main = relu2.forward(bn2.forward(conv2.forward(main, mode: mode), mode: mode), mode: mode)
+        var main = bn1.forward(conv1.forward(input, mode: mode), mode: mode)
+        main = bn2.forward(conv2.forward(main, mode: mode), mode: mode)
         main = bn3.forward(conv3.forward(main, mode: mode), mode: mode)
-        let shortcut = downsample?.forward(input, mode: mode) ?? input
-        addForward(main, shortcut, into: sum)
-        return reluOut.forward(sum, mode: mode)
+        return residualReLU(main, shortcut: downsample?.forward(input, mode: mode) ?? input, keeping: &output)
     }
 
     public func backward(_ outputGradient: Tensor) -> Tensor {
-        let dSum = reluOut.backward(outputGradient)
+        guard let output else { preconditionFailure("Bottleneck.backward without a forward") }
+        let dSum = reluGradient(outputGradient, output: output)
+        dSum.retain()  // for the branch and the shortcut (Note [Gradient pool])
         var dMain = conv3.backward(bn3.backward(dSum))
-        dMain = conv2.backward(bn2.backward(relu2.backward(dMain)))
-        dMain = conv1.backward(bn1.backward(relu1.backward(dMain)))
-        let dShortcut = downsample?.backward(dSum) ?? dSum
-        addForward(dMain, dShortcut, into: inputGradient)
-        return inputGradient
+        dMain = conv2.backward(bn2.backward(dMain))
+        dMain = conv1.backward(bn1.backward(dMain))
+        return sumGradients(dMain, downsample?.backward(dSum) ?? dSum)
     }
+}
+
+/// relu(main + shortcut) written over `main` (a BatchNorm output its owner may overwrite),
+/// which is remembered in `output` for the ReLU's backward and returned.
+func residualReLU(_ main: Tensor, shortcut: Tensor, keeping output: inout Tensor?) -> Tensor {
+    precondition(main.shape == shortcut.shape, "residual sum: shapes \(main.shape) and \(shortcut.shape) differ")
+    addReLUForward(main.pointer, shortcut.pointer, main.pointer, count: main.count)
+    output = main
+    return main
 }
 
 /// ResNet-18/34/50/101/152 with torchvision's topology and parameter names.
@@ -153,8 +158,7 @@ public enum ResNet {
             layers.append(Conv2d(store, name: "conv1", inChannels: 3, outChannels: 64, kernelSize: 3,
                                  stride: 1, padding: 1, workspace: workspace))
         }
-        layers.append(BatchNorm2d(store, name: "bn1", channels: 64))
-        layers.append(ReLU())
+        layers.append(BatchNorm2d(store, name: "bn1", channels: 64, activation: .relu))
         if stem == .imagenet { layers.append(MaxPool2d(kernelSize: 3, stride: 2, padding: 1)) }
         var inChannels = 64
         for (stage, blocks) in depth.blocksPerStage.enumerated() {
