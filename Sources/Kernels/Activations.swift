@@ -77,10 +77,13 @@ public func sigmoidForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<
 @inlinable
 public func sigmoidBackward(_ dy: UnsafePointer<Float>, output y: UnsafePointer<Float>,
                             _ dx: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count { dx[i] = dy[i] * y[i] * (1 - y[i]) }
+    inPlaceAware(dy, dx) { dy, dx in
+        for i in 0..<count { dx[i] = dy[i] * y[i] * (1 - y[i]) }
+    }
 }
 
-/// SiLU (swish): y[i] = x[i]·σ(x[i]).
+/// SiLU (swish): y[i] = x[i]·σ(x[i]). `y` may alias `x` (each lane group is loaded before it
+/// is stored; BatchNorm2d's fused SiLU runs it in place).
 @inlinable
 public func siluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
     let full = count & ~7
@@ -94,7 +97,8 @@ public func siluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Flo
 }
 
 /// dx[i] = dy[i]·σ(x)·(1 + x·(1 − σ(x))), the derivative of x·σ(x) (torch silu_backward),
-/// recomputing σ from the input rather than storing it. `dx` may alias `dy`.
+/// recomputing σ from the input rather than storing it. `dx` may alias `dy`: the loop loads and
+/// stores whole SIMD8 groups itself, so it needs no `inPlaceAware` (Note [In-place loops]).
 @inlinable
 public func siluBackward(_ dy: UnsafePointer<Float>, input x: UnsafePointer<Float>,
                          _ dx: UnsafeMutablePointer<Float>, count: Int) {

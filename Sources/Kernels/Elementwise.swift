@@ -11,11 +11,32 @@
 // shortcut and then sums the two input gradients (`sumGradients` in TensorPool.swift; the
 // input fanned out to both paths).
 
-/// out[i] = a[i] + b[i]. `out` may alias `a` or `b`.
+// Note [In-place loops]
+// ~~~~~~~~~~~~~~~~~~~~~
+// LLVM vectorises `dst[i] = f(src[i])` behind a run-time check that the two buffers do not
+// overlap; when they are the same buffer (a gradient overwritten in place, Note [Gradient
+// pool]) the check fails and the scalar loop runs, 2–3× slower. A kernel that may run in
+// place therefore goes through `inPlaceAware`, which hands the in-place case one pointer in
+// both roles: the same value needs no check. Index from that one pointer (`dst + offset`
+// for both) rather than advancing two copies of it, or they become two values again.
+
+/// Calls `body(source, destination)`, passing the destination pointer in both roles when
+/// the two are the same buffer; see Note [In-place loops].
+@inlinable @inline(__always)
+public func inPlaceAware<R>(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>,
+                            _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> R) -> R {
+    UnsafePointer(destination) == source ? body(UnsafePointer(destination), destination) : body(source, destination)
+}
+
+/// out[i] = a[i] + b[i]. `out` may alias `a` or `b` (Note [In-place loops]; the sum commutes
+/// exactly, so the operands may swap).
 @inlinable
 public func addForward(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                        _ out: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count { out[i] = a[i] + b[i] }
+    let (first, second) = UnsafePointer(out) == b ? (b, a) : (a, b)
+    inPlaceAware(first, out) { first, out in
+        for i in 0..<count { out[i] = first[i] + second[i] }
+    }
 }
 
 /// out = a + b (residual add). `out` is resized to a's shape; it may be `a` or `b` itself.
@@ -30,7 +51,10 @@ public func addForward(_ a: Tensor, _ b: Tensor, into out: Tensor) {
 @inlinable
 public func addReLUForward(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                            _ out: UnsafeMutablePointer<Float>, count: Int) {
-    for i in 0..<count { out[i] = max(a[i] + b[i], 0) }
+    let (first, second) = UnsafePointer(out) == b ? (b, a) : (a, b)
+    inPlaceAware(first, out) { first, out in
+        for i in 0..<count { out[i] = max(first[i] + second[i], 0) }
+    }
 }
 
 /// y[i] += x[i].
@@ -57,9 +81,11 @@ public func reluForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Flo
 public func reluBackward(_ dy: UnsafePointer<Float>, output y: UnsafePointer<Float>,
                          _ dx: UnsafeMutablePointer<Float>, count: Int) {
     // dy is loaded unconditionally: a conditional load keeps the loop from vectorising.
-    for i in 0..<count {
-        let gradient = dy[i]
-        dx[i] = y[i] > 0 ? gradient : 0
+    inPlaceAware(dy, dx) { dy, dx in
+        for i in 0..<count {
+            let gradient = dy[i]
+            dx[i] = y[i] > 0 ? gradient : 0
+        }
     }
 }
 

@@ -52,6 +52,8 @@ public final class BatchNorm2d: Layer {
     private let coefA: UnsafeMutablePointer<Float>
     private let coefB: UnsafeMutablePointer<Float>
     private let coefD: UnsafeMutablePointer<Float>
+    /// One row of z = x·scale + shift (fused SiLU's backward).
+    private let zRow: UnsafeMutablePointer<Float>
 
     public init(_ store: ParameterStore, name: String, channels: Int, eps: Float = 1e-5, momentum: Float = 0.1,
                 activation: FusedActivation = .none) {
@@ -75,11 +77,13 @@ public final class BatchNorm2d: Layer {
         coefA = .allocate(capacity: channels)
         coefB = .allocate(capacity: channels)
         coefD = .allocate(capacity: channels)
+        zRow = .allocate(capacity: channels)
     }
 
     deinit {
         mean.deallocate(); invStd.deallocate(); scale.deallocate(); shift.deallocate()
         sumA.deallocate(); sumB.deallocate(); coefA.deallocate(); coefB.deallocate(); coefD.deallocate()
+        zRow.deallocate()
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
@@ -154,61 +158,64 @@ public final class BatchNorm2d: Layer {
     ///   dβ += Σ g,  dγ += Σ g·x̂,  dx = γ·invStd/M · (M·g − Σg − x̂·Σ(g·x̂)).
     /// Eval mode (fixed statistics): dx = g·γ·invStd, same dβ, dγ.
     /// Every step is elementwise per pixel after the sums, so dx overwrites dy when the caller
-    /// hands over its only hold (Note [Gradient pool]).
+    /// hands over its only hold (Note [Gradient pool]); the loops index rows from one base
+    /// pointer so that they vectorise in place too (Note [In-place loops]).
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("BatchNorm2d.backward without a forward") }
         precondition(dy.shape == x.shape, "BatchNorm2d.backward: gradient shape \(dy.shape) ≠ \(x.shape)")
         let c = channels, m = x.n * x.h * x.w
         let dInput = dy.inPlaceOrNew()
+        defer { dy.release(unlessItIs: dInput) }
         let src = UnsafePointer(x.pointer), dx = dInput.pointer
         let gamma = store.value(weight), dGamma = store.gradient(weight), dBeta = store.gradient(bias)
-        let mean = self.mean, invStd = self.invStd, scale = self.scale, shift = self.shift
+        let mean = UnsafePointer(self.mean), invStd = UnsafePointer(self.invStd)
+        let scale = UnsafePointer(self.scale), shift = UnsafePointer(self.shift)
         let sumDy = sumA, sumDyXhat = sumB
         sumDy.update(repeating: 0, count: c)
         sumDyXhat.update(repeating: 0, count: c)
         // Pass 1: the per-channel sums of g and g·x̂, with g = dy·act′(z) written to dx when
         // there is an activation (pass 2 reads it back from there).
-        var row = src, g = UnsafePointer(dy.pointer), out = dx
         switch activation {
         case .relu:
-            for _ in 0..<m {
-                for ch in 0..<c {
-                    let z = row[ch] * scale[ch] + shift[ch]
-                    let gradient = g[ch]  // loaded unconditionally, so the select vectorises
-                    let masked: Float = z > 0 ? gradient : 0
-                    let xhat = (row[ch] - mean[ch]) * invStd[ch]
-                    sumDy[ch] += Double(masked)
-                    sumDyXhat[ch] += Double(masked * xhat)
-                    out[ch] = masked
+            inPlaceAware(dy.pointer, dx) { grad, dx in
+                for r in 0..<m {
+                    let base = r &* c
+                    let row = src + base, g = grad + base, out = dx + base
+                    for ch in 0..<c {
+                        let z = row[ch] * scale[ch] + shift[ch]
+                        let gradient = g[ch]  // loaded unconditionally, so the select vectorises
+                        let masked: Float = z > 0 ? gradient : 0
+                        let xhat = (row[ch] - mean[ch]) * invStd[ch]
+                        sumDy[ch] += Double(masked)
+                        sumDyXhat[ch] += Double(masked * xhat)
+                        out[ch] = masked
+                    }
                 }
-                row += c
-                g += c
-                out += c
             }
         case .silu:
-            // σ costs an expf that does not vectorise: a pass of its own, so the sums below do.
-            for _ in 0..<m {
-                for ch in 0..<c {
-                    let z = row[ch] * scale[ch] + shift[ch]
-                    let s = sigmoid(z)
-                    out[ch] = g[ch] * s * (1 + z * (1 - s))  // as siluBackward
+            // g = dy·silu′(z) first, row by row: each row's z goes to a scratch row and through
+            // `siluBackward`, the SiLU layer's own SIMD kernel (Note [Vector exp]), so fused
+            // and unfused compute the same bits; the sums are then the plain BatchNorm pass.
+            let zRow = self.zRow
+            inPlaceAware(dy.pointer, dx) { grad, dx in
+                for r in 0..<m {
+                    let base = r &* c
+                    let row = src + base
+                    for ch in 0..<c { zRow[ch] = row[ch] * scale[ch] + shift[ch] }
+                    siluBackward(grad + base, input: zRow, dx + base, count: c)
                 }
-                row += c
-                g += c
-                out += c
             }
             fallthrough
         case .none:
-            row = src
-            g = activation == .none ? UnsafePointer(dy.pointer) : UnsafePointer(dx)
-            for _ in 0..<m {
+            let grad = activation == .none ? UnsafePointer(dy.pointer) : UnsafePointer(dx)
+            for r in 0..<m {
+                let base = r &* c
+                let row = src + base, g = grad + base
                 for ch in 0..<c {
                     let xhat = (row[ch] - mean[ch]) * invStd[ch]
                     sumDy[ch] += Double(g[ch])
                     sumDyXhat[ch] += Double(g[ch] * xhat)
                 }
-                row += c
-                g += c
             }
         }
         for ch in 0..<c {
@@ -216,13 +223,13 @@ public final class BatchNorm2d: Layer {
             dGamma[ch] += Float(sumDyXhat[ch])
         }
         let grad = activation == .none ? UnsafePointer(dy.pointer) : UnsafePointer(dx)
-        defer { dy.release(unlessItIs: dInput) }
         if lastMode == .eval {
-            var g = grad, out = dx
-            for _ in 0..<m {
-                for ch in 0..<c { out[ch] = g[ch] * scale[ch] }
-                g += c
-                out += c
+            inPlaceAware(grad, dx) { grad, dx in
+                for r in 0..<m {
+                    let base = r &* c
+                    let g = grad + base, out = dx + base
+                    for ch in 0..<c { out[ch] = g[ch] * scale[ch] }
+                }
             }
             return dInput
         }
@@ -236,17 +243,15 @@ public final class BatchNorm2d: Layer {
             b[ch] = Float(ac * sumDy[ch] * invM)
             d[ch] = Float(ac * sumDyXhat[ch] * invM)
         }
-        row = src
-        g = grad
-        out = dx
-        for _ in 0..<m {
-            for ch in 0..<c {
-                let xhat = (row[ch] - mean[ch]) * invStd[ch]
-                out[ch] = a[ch] * g[ch] - b[ch] - xhat * d[ch]
+        inPlaceAware(grad, dx) { grad, dx in
+            for r in 0..<m {
+                let base = r &* c
+                let row = src + base, g = grad + base, out = dx + base
+                for ch in 0..<c {
+                    let xhat = (row[ch] - mean[ch]) * invStd[ch]
+                    out[ch] = a[ch] * g[ch] - b[ch] - xhat * d[ch]
+                }
             }
-            row += c
-            g += c
-            out += c
         }
         return dInput
     }

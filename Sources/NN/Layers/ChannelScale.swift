@@ -39,22 +39,21 @@ public final class ChannelScale {
         let dInput = dy.inPlaceOrNew()
         let dScale = dy.acquireFromSamePool(like: s)
         dScale.zero()
-        let hw = x.h * x.w, c = x.c
-        var src = UnsafePointer(x.pointer), g = UnsafePointer(dy.pointer), dx = dInput.pointer
-        var sc = UnsafePointer(s.pointer), ds = dScale.pointer
-        for _ in 0..<x.n {
-            for _ in 0..<hw {
-                for ch in 0..<c {
-                    let gradient = g[ch]  // read before dx, which may be the same memory
-                    ds[ch] += gradient * src[ch]
-                    dx[ch] = gradient * sc[ch]
+        let hw = x.h * x.w, c = x.c, images = x.n
+        let input = UnsafePointer(x.pointer), scales = UnsafePointer(s.pointer), dScales = dScale.pointer
+        inPlaceAware(dy.pointer, dInput.pointer) { grad, dInput in  // Note [In-place loops]
+            for image in 0..<images {
+                let sc = scales + image &* c, ds = dScales + image &* c
+                for pixel in 0..<hw {
+                    let base = (image &* hw &+ pixel) &* c
+                    let src = input + base, g = grad + base, dx = dInput + base
+                    for ch in 0..<c {
+                        let gradient = g[ch]  // read before dx, which may be the same memory
+                        ds[ch] += gradient * src[ch]
+                        dx[ch] = gradient * sc[ch]
+                    }
                 }
-                src += c
-                g += c
-                dx += c
             }
-            sc += c
-            ds += c
         }
         dy.release(unlessItIs: dInput)
         return (dInput, dScale)

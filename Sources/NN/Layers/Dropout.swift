@@ -47,8 +47,10 @@ public final class Dropout: StochasticLayer {
         guard lastMode == .train, probability > 0 else { return dy }
         precondition(dy.shape == mask.shape, "Dropout.backward: gradient shape \(dy.shape) ≠ \(mask.shape)")
         let dx = dy.inPlaceOrNew()
-        let m = mask.pointer, d = dx.pointer, g = dy.pointer
-        for i in 0..<dy.count { d[i] = g[i] * m[i] }
+        let m = UnsafePointer(mask.pointer), count = dy.count
+        inPlaceAware(dy.pointer, dx.pointer) { g, d in  // Note [In-place loops]
+            for i in 0..<count { d[i] = g[i] * m[i] }
+        }
         dy.release(unlessItIs: dx)
         return dx
     }

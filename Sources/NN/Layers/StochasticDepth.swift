@@ -63,13 +63,15 @@ public final class StochasticDepth: StochasticLayer {
         return dx
     }
 
-    /// y = x·f per image; `y` may alias `x`.
+    /// y = x·f per image; `y` may alias `x` (Note [In-place loops]).
     private func scaleImages(_ x: UnsafePointer<Float>, _ f: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                              images: Int, perImage: Int) {
-        for i in 0..<images {
-            let factor = f[i], src = x + i &* perImage, dst = y + i &* perImage
-            if factor == 0 { dst.update(repeating: 0, count: perImage); continue }
-            for j in 0..<perImage { dst[j] = src[j] * factor }
+        inPlaceAware(x, y) { x, y in
+            for i in 0..<images {
+                let factor = f[i], src = x + i &* perImage, dst = y + i &* perImage
+                if factor == 0 { dst.update(repeating: 0, count: perImage); continue }
+                for j in 0..<perImage { dst[j] = src[j] * factor }
+            }
         }
     }
 }
