@@ -12,6 +12,8 @@ public protocol Communicator: AnyObject {
     /// The same sum, with the values on the wire as 16-bit floats (`--grad-compression`).
     func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, compression: GradientCompression)
     func allReduceSum(_ values: inout [Double])
+    /// In place, allocating nothing (synchronised BatchNorm calls it twice per layer and step).
+    func allReduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int)
     func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int)
     func broadcast(_ buffer: UnsafeMutablePointer<Int64>, count: Int, root: Int)
     /// Broadcasts a byte array of any length (the length travels first).
@@ -37,6 +39,11 @@ extension Communicator {
     /// Without a wire there is nothing to compress.
     public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, compression: GradientCompression) {
         allReduceSum(buffer, count: count)
+    }
+    public func allReduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) {
+        var values = Array(UnsafeBufferPointer(start: buffer, count: count))
+        allReduceSum(&values)
+        buffer.update(from: values, count: count)
     }
 }
 

@@ -146,6 +146,11 @@ public final class MPICommunicator: Communicator {
         check(MPI_Op_create(function, 1, &op), "MPI_Op_create")
         halfSums[compression] = op!
         return op!
+    public func allReduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) {
+        tracker.enter("all-reduce (double)", count: count)
+        defer { tracker.leave() }
+        check(MPI_Allreduce(cmpi_in_place(), buffer, Int32(count), cmpi_double(), cmpi_op_sum(), cmpi_comm_world()),
+              "MPI_Allreduce(double, \(count))")
     }
 
     public func allReduceSum(_ values: inout [Double]) {

@@ -53,6 +53,9 @@ public final class ParameterStore {
     public private(set) var floatBufferCount = 0
     public private(set) var intBufferCount = 0
     public private(set) var isFinalized = false
+    /// `--sync-bn`: sums Doubles over all ranks in place; every BatchNorm of the model reads
+    /// it in training (Note [Synchronised BatchNorm]). nil = each rank's batch alone.
+    public var batchNormCrossReplicaSum: ((UnsafeMutablePointer<Double>, Int) -> Void)?
 
     private var valueStorage = FloatStorage()
     private var gradientStorage = FloatStorage()

@@ -117,6 +117,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var onWorldSizeChange = "keep-global-batch"
     /// Gradients on the wire as `fp16` or `bf16` (Horovod's compression), or `none`.
     public var gradCompression = GradientCompression.none
+    /// BatchNorm statistics of the global batch in training (PyTorch's SyncBatchNorm).
+    public var syncBN = false
     /// Evaluation spread over `all` ranks (each image once) or done by `rank0` alone.
     public var evalOn = "all"
     /// Append the samples each rank trains on to DIR/rank-R.txt (tests).

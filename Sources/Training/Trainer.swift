@@ -88,6 +88,9 @@ public final class Trainer {
         let model = try ClassifierModel(architecture: config.model, numClasses: numClasses, stem: stem, head: head,
                                         seed: config.seed)
         model.freezeBackbone = config.freezeBackbone
+        if config.syncBN && comm.worldSize > 1 {
+            model.store.batchNormCrossReplicaSum = { [comm] values, count in comm.allReduceSum(values, count: count) }
+        }
         self.model = model
         ema = try config.emaDecay.map { try ModelEMA(like: model, decay: $0) }
         optimizer = Trainer.makeOptimizer(config, store: model.store)

@@ -135,6 +135,8 @@ struct Train: ParsableCommand {
 
     @Option(help: "Gradients on the wire as fp16 or bf16 (half the bytes; Horovod's compression), or none.")
     var gradCompression = "none"
+    @Flag(help: "BatchNorm normalises by the statistics of the global batch, all-reduced in every training forward and backward (PyTorch's SyncBatchNorm); for small per-rank batches.")
+    var syncBn = false
 
     @Option(help: "Resuming a checkpoint of another number of ranks: keep-global-batch (split the global batch as batch × --accumulate over these ranks; the default) or scale-lr (this run's batch, the learning rate scaled by the change of global batch).")
     var onWorldSizeChange = "keep-global-batch"
@@ -216,6 +218,7 @@ struct Train: ParsableCommand {
             throw ValidationError("--grad-compression must be none, fp16 or bf16 (got '\(gradCompression)')")
         }
         config.gradCompression = compression
+        config.syncBN = syncBn
         config.traceSamples = traceSamples
         if let simulateStall {
             let parts = simulateStall.split(separator: ":").compactMap { Int($0) }

@@ -83,6 +83,37 @@ final class MultiProcessTrainingTests: XCTestCase {
         XCTAssertGreaterThan(checked, 0)
     }
 
+    /// With --sync-bn, BatchNorm sees the global batch: 2 ranks × B reach the weights and
+    /// running statistics of 1 rank × 2B (each rank's block of the global batch is half of the
+    /// single rank's batch). Without it they do not, which shows the test can tell.
+    func testSyncBatchNormTwoRanksEqualOneRankWithDoubleBatch() throws {
+        let data = try dataset(trainPerClass: 32)
+        let common = ["--data", data.path, "--model", "resnet18", "--image-size", "32", "--epochs", "2",
+                      "--max-steps-per-epoch", "3", "--lr", "0.05", "--workers", "1", "--threads", "1", "--quiet"]
+        let synced = scratch.appendingPathComponent("synced"), unsynced = scratch.appendingPathComponent("unsynced")
+        let one = scratch.appendingPathComponent("one")
+        try train(ranks: 2, common + ["--batch-size", "8", "--sync-bn", "--output", synced.path])
+        try train(ranks: 2, common + ["--batch-size", "8", "--output", unsynced.path])
+        try train(ranks: 1, common + ["--batch-size", "16", "--output", one.path])
+        let reference = try SafeTensorsFile.read(path: one.appendingPathComponent("last.safetensors").path)
+        func worstRelative(_ run: URL) throws -> (Float, String) {
+            let file = try SafeTensorsFile.read(path: run.appendingPathComponent("last.safetensors").path)
+            var worst: (Float, String) = (0, "")
+            for (name, r) in reference.tensors where r.dtype == .f32 && !name.hasPrefix("optimizer.") {
+                let x = try r.floats(), y = try file.tensors[name]!.floats()
+                let scale = max(x.map { abs($0) }.max() ?? 0, 1e-3)
+                let difference = (zip(x, y).map { abs($0 - $1) }.max() ?? 0) / scale
+                if difference > worst.0 { worst = (difference, name) }
+            }
+            return worst
+        }
+        let (syncedWorst, syncedName) = try worstRelative(synced)
+        let (unsyncedWorst, unsyncedName) = try worstRelative(unsynced)
+        print("largest relative difference from 1 rank × 16: --sync-bn \(syncedWorst) (\(syncedName)), without \(unsyncedWorst) (\(unsyncedName))")
+        XCTAssertLessThan(syncedWorst, 1e-4, syncedName)
+        XCTAssertGreaterThan(unsyncedWorst, 1e-2, "per-rank statistics should differ from the global batch's")
+    }
+
     /// A run interrupted after epoch 1 and resumed ends bit for bit where an uninterrupted run ends.
     func testResumeIsBitExact() throws {
         let data = try dataset(trainPerClass: 24)

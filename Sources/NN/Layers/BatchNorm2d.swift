@@ -54,6 +54,23 @@ public final class BatchNorm2d: Layer {
     private let coefD: UnsafeMutablePointer<Float>
     /// One row of z = x·scale + shift (fused SiLU's backward).
     private let zRow: UnsafeMutablePointer<Float>
+    /// `sumA` and `sumB` side by side, then one slot for the value count, so one all-reduce
+    /// carries what synchronised BatchNorm needs (Note [Synchronised BatchNorm]).
+    private let sums: UnsafeMutablePointer<Double>
+    /// Values per channel behind the last training forward's statistics (all ranks' with sync).
+    private var statisticsCount = 0.0
+
+    // Note [Synchronised BatchNorm]
+    // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
+    // `--sync-bn` (PyTorch's SyncBatchNorm): in training, the batch statistics are those of
+    // the global batch. Forward all-reduces the per-channel sums and the value count, then
+    // Σ(x − mean)² (the same two passes in Double as alone); backward all-reduces Σg and
+    // Σg·x̂ before computing dx, with M the global count. dγ and dβ take the LOCAL sums: they
+    // are parameter gradients, which the gradient all-reduce sums over ranks afterwards. The
+    // running statistics come from the global ones, identical on every rank. The hook is a
+    // closure on the model's parameter store (`batchNormCrossReplicaSum`), so this layer needs
+    // no communicator and the trainer sets it once for the whole model.
+    private var crossReplicaSum: ((UnsafeMutablePointer<Double>, Int) -> Void)? { store.batchNormCrossReplicaSum }
 
     public init(_ store: ParameterStore, name: String, channels: Int, eps: Float = 1e-5, momentum: Float = 0.1,
                 activation: FusedActivation = .none) {
@@ -72,8 +89,9 @@ public final class BatchNorm2d: Layer {
         invStd = .allocate(capacity: channels)
         scale = .allocate(capacity: channels)
         shift = .allocate(capacity: channels)
-        sumA = .allocate(capacity: channels)
-        sumB = .allocate(capacity: channels)
+        sums = .allocate(capacity: 2 * channels + 1)
+        sumA = sums
+        sumB = sums + channels
         coefA = .allocate(capacity: channels)
         coefB = .allocate(capacity: channels)
         coefD = .allocate(capacity: channels)
@@ -82,7 +100,7 @@ public final class BatchNorm2d: Layer {
 
     deinit {
         mean.deallocate(); invStd.deallocate(); scale.deallocate(); shift.deallocate()
-        sumA.deallocate(); sumB.deallocate(); coefA.deallocate(); coefB.deallocate(); coefD.deallocate()
+        sums.deallocate(); coefA.deallocate(); coefB.deallocate(); coefD.deallocate()
         zRow.deallocate()
     }
 
@@ -98,23 +116,27 @@ public final class BatchNorm2d: Layer {
         if mode == .train {
             precondition(m > 1, "BatchNorm2d: expected more than 1 value per channel when training, got shape \(x.shape)")
             // Two passes in Double: the mean, then Σ(x − mean)², avoiding E[x²] − E[x]² cancellation.
-            s1.update(repeating: 0, count: c)
+            sums.update(repeating: 0, count: 2 * c + 1)
             var row = src
             for _ in 0..<m {
                 for ch in 0..<c { s1[ch] += Double(row[ch]) }
                 row += c
             }
-            for ch in 0..<c { s1[ch] /= Double(m) }
-            s2.update(repeating: 0, count: c)
+            sums[2 * c] = Double(m)
+            crossReplicaSum?(sums, 2 * c + 1)
+            let total = sums[2 * c]
+            statisticsCount = total
+            for ch in 0..<c { s1[ch] /= total }
             row = src
             for _ in 0..<m {
                 for ch in 0..<c { let d = Double(row[ch]) - s1[ch]; s2[ch] += d * d }
                 row += c
             }
+            crossReplicaSum?(s2, c)
             let rm = store.floatBuffer(runningMean), rv = store.floatBuffer(runningVar)
-            let mom = Double(momentum), unbias = Double(m) / Double(m - 1)
+            let mom = Double(momentum), unbias = total / (total - 1)
             for ch in 0..<c {
-                let variance = s2[ch] / Double(m)
+                let variance = s2[ch] / total
                 mean[ch] = Float(s1[ch])
                 invStd[ch] = Float(1 / (variance + Double(eps)).squareRoot())
                 rm[ch] = Float((1 - mom) * Double(rm[ch]) + mom * s1[ch])
@@ -222,6 +244,7 @@ public final class BatchNorm2d: Layer {
             dBeta[ch] += Float(sumDy[ch])
             dGamma[ch] += Float(sumDyXhat[ch])
         }
+        if lastMode == .train { crossReplicaSum?(sums, 2 * c) }
         let grad = activation == .none ? UnsafePointer(dy.pointer) : UnsafePointer(dx)
         if lastMode == .eval {
             inPlaceAware(grad, dx) { grad, dx in
@@ -236,7 +259,7 @@ public final class BatchNorm2d: Layer {
         // dx = a·(g − Σg/M) − x̂·a·Σ(g·x̂)/M with a = γ·invStd, as per-channel coefficients
         // a, b = a·Σg/M, d = a·Σ(g·x̂)/M so the inner loop is a few multiply-adds.
         let a = coefA, b = coefB, d = coefD
-        let invM = 1 / Double(m)
+        let invM = 1 / statisticsCount
         for ch in 0..<c {
             let ac = Double(gamma[ch]) * Double(invStd[ch])
             a[ch] = Float(ac)
