@@ -146,6 +146,8 @@ public final class MPICommunicator: Communicator {
         check(MPI_Op_create(function, 1, &op), "MPI_Op_create")
         halfSums[compression] = op!
         return op!
+    }
+
     public func allReduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) {
         tracker.enter("all-reduce (double)", count: count)
         defer { tracker.leave() }
