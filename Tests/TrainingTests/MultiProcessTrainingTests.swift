@@ -88,8 +88,13 @@ final class MultiProcessTrainingTests: XCTestCase {
     /// single rank's batch). Without it they do not, which shows the test can tell.
     func testSyncBatchNormTwoRanksEqualOneRankWithDoubleBatch() throws {
         let data = try dataset(trainPerClass: 32)
-        let common = ["--data", data.path, "--model", "resnet18", "--image-size", "32", "--epochs", "2",
-                      "--max-steps-per-epoch", "3", "--lr", "0.05", "--workers", "1", "--threads", "1", "--quiet"]
+        // One step: its running statistics show the forward's global statistics, its weights
+        // the backward's global sums. The summation order differs (per rank, then across
+        // ranks), and in a BatchNorm network on tiny batches that rounding grows fast (on the
+        // built-in dataset at lr 0.05: 8e-8 after one step, 7e-6 after three, 0.3 after six),
+        // so longer runs would compare chaos, not the statistics.
+        let common = ["--data", data.path, "--model", "resnet18", "--image-size", "32", "--epochs", "1",
+                      "--max-steps-per-epoch", "1", "--lr", "0.05", "--workers", "1", "--threads", "1", "--quiet"]
         let synced = scratch.appendingPathComponent("synced"), unsynced = scratch.appendingPathComponent("unsynced")
         let one = scratch.appendingPathComponent("one")
         try train(ranks: 2, common + ["--batch-size", "8", "--sync-bn", "--output", synced.path])
@@ -110,7 +115,7 @@ final class MultiProcessTrainingTests: XCTestCase {
         let (syncedWorst, syncedName) = try worstRelative(synced)
         let (unsyncedWorst, unsyncedName) = try worstRelative(unsynced)
         print("largest relative difference from 1 rank × 16: --sync-bn \(syncedWorst) (\(syncedName)), without \(unsyncedWorst) (\(unsyncedName))")
-        XCTAssertLessThan(syncedWorst, 1e-4, syncedName)
+        XCTAssertLessThan(syncedWorst, 1e-5, syncedName)
         XCTAssertGreaterThan(unsyncedWorst, 1e-2, "per-rank statistics should differ from the global batch's")
     }
 
