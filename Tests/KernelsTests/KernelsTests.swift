@@ -134,3 +134,39 @@ final class ActivationTests: XCTestCase {
         }
     }
 }
+
+/// Note [In-place loops]: the kernels a backward runs with dx over dy (or a residual sum over
+/// one operand) give, in place, exactly the bits they give into a separate buffer; counts that
+/// are not multiples of the vector width exercise the tails.
+final class InPlaceKernelTests: XCTestCase {
+    /// `kernel(source, destination)` run into a fresh buffer and over a copy of `source` itself.
+    private func assertInPlaceMatches(_ name: String, _ source: [Float],
+                                      _ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        var separate = [Float](repeating: .nan, count: source.count)
+        source.withUnsafeBufferPointer { s in
+            separate.withUnsafeMutableBufferPointer { kernel(s.baseAddress!, $0.baseAddress!) }
+        }
+        var inPlace = source
+        inPlace.withUnsafeMutableBufferPointer { kernel(UnsafePointer($0.baseAddress!), $0.baseAddress!) }
+        XCTAssertEqual(inPlace, separate, "\(name), \(source.count) elements")
+    }
+
+    func testInPlaceEqualsOutOfPlace() {
+        for count in [1, 7, 8, 29, 1037] {
+            let a = values(count, seed: 1), b = values(count, seed: 2)
+            let reluOutput = values(count, seed: 3).map { max($0, 0) }
+            let sigmoidOutput = values(count, seed: 4).map { 1 / (1 + exp(-4 * $0)) }
+            let input = values(count, seed: 5).map { 6 * $0 }
+            assertInPlaceMatches("addForward over a", a) { x, out in addForward(x, b, out, count: count) }
+            assertInPlaceMatches("addForward over b", b) { x, out in addForward(a, x, out, count: count) }
+            assertInPlaceMatches("addReLUForward over a", a) { x, out in addReLUForward(x, b, out, count: count) }
+            assertInPlaceMatches("addReLUForward over b", b) { x, out in addReLUForward(a, x, out, count: count) }
+            assertInPlaceMatches("reluBackward", a) { dy, dx in reluBackward(dy, output: reluOutput, dx, count: count) }
+            assertInPlaceMatches("sigmoidBackward", a) { dy, dx in
+                sigmoidBackward(dy, output: sigmoidOutput, dx, count: count)
+            }
+            assertInPlaceMatches("siluBackward", a) { dy, dx in siluBackward(dy, input: input, dx, count: count) }
+            assertInPlaceMatches("siluForward", input) { x, y in siluForward(x, y, count: count) }
+        }
+    }
+}
