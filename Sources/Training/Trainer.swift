@@ -176,7 +176,13 @@ public final class Trainer {
             state.worldSize = world
             state.globalBatch = world * config.batchSize * config.accumulate
         }
-        guard let savedWorld = state.worldSize, savedWorld != world, let saved = state.globalBatch else { return }
+        guard let savedWorld = state.worldSize, savedWorld != world, let saved = state.globalBatch else {
+            // A factor from an earlier change of world size (scale-lr) still holds.
+            if let factor = state.learningRateFactor {
+                schedule = try config.learningRateSchedule(stepsPerEpoch: stepsPerEpoch, worldSize: world, factor: Float(factor))
+            }
+            return
+        }
         let before = "a checkpoint of \(savedWorld) rank(s) with global batch \(saved)"
         switch config.onWorldSizeChange {
         case "scale-lr":

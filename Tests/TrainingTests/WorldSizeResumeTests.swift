@@ -17,7 +17,8 @@ final class WorldSizeResumeTests: XCTestCase {
         // 48 images, 4 ranks × batch 4 = global batch 16: 3 steps per epoch.
         func arguments(_ run: URL) -> [String] {
             ["train", "--data", data.path, "--image-size", "32", "--batch-size", "4", "--workers", "1", "--epochs", "2",
-             "--lr", "0.05", "--checkpoint-every", "1", "--quiet", "--no-tensorboard", "--output", run.path,
+             "--lr", "0.05", "--lr-schedule", "constant", "--warmup-epochs", "0", "--log-every", "1",
+             "--checkpoint-every", "1", "--quiet", "--no-tensorboard", "--output", run.path,
              "--trace-samples", run.appendingPathComponent("trace").path]
         }
         func prepare(_ run: URL) throws -> URL {
@@ -82,6 +83,14 @@ final class WorldSizeResumeTests: XCTestCase {
         XCTAssertEqual(secondEpoch.sorted(), Array(0..<48), "epoch 2 trains on every sample once across the change")
         // Step 4 of 4 × 4 ran before; in steps of 8 images, epoch 1 is 6 steps and 16 images of epoch 2 two more.
         XCTAssertEqual(steps.sorted(), [4, 9, 10, 11, 12])
+        // The halved LR holds in the resumed steps, and in a later resume on the same ranks.
+        var threeEpochs = arguments
+        threeEpochs[threeEpochs.firstIndex(of: "--epochs")! + 1] = "3"
+        let more = try runMPI(ranks: 2, binary: binary, threeEpochs + ["--resume", "auto", "--on-world-size-change", "scale-lr"])
+        XCTAssertEqual(more.status, 0, more.output)
+        let rates = try metricsLines(run).filter { $0["kind"] as? String == "step" }.map { ($0["step"] as! Int, $0["lr"] as! Double) }
+        for (step, lr) in rates { XCTAssertEqual(lr, step <= 4 ? 0.05 : 0.025, accuracy: 1e-9, "step \(step)") }
+        XCTAssertEqual(rates.last?.0, 18, "epoch 3 ran: 6 steps of 8 images")
     }
 
     /// Global step → the samples all ranks trained on in it, sorted.
