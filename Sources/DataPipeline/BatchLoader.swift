@@ -95,6 +95,7 @@ public final class BatchLoader: @unchecked Sendable {
         let decoder = ImageDecoder()
         decoder.maxPixels = maxPixels
         var image = RGBImage(width: 0, height: 0, pixels: [])
+        var bytes: [UInt8] = []  // the file's bytes, storage reused from image to image
         while true {
             // Claim the next batch index together with a free buffer, so batches are claimed
             // in order and the consumer's next batch always has a buffer: no deadlock.
@@ -111,7 +112,7 @@ public final class BatchLoader: @unchecked Sendable {
             nextToClaim += 1
             condition.unlock()
 
-            fill(batch, index: k, decoder: decoder, image: &image)
+            fill(batch, index: k, decoder: decoder, image: &image, bytes: &bytes)
 
             condition.lock()
             ready[k] = batch
@@ -120,7 +121,7 @@ public final class BatchLoader: @unchecked Sendable {
         }
     }
 
-    private func fill(_ batch: Batch, index k: Int, decoder: ImageDecoder, image: inout RGBImage) {
+    private func fill(_ batch: Batch, index k: Int, decoder: ImageDecoder, image: inout RGBImage, bytes: inout [UInt8]) {
         let start = k * batchSize, end = min(start + batchSize, indices.count)
         batch.index = k
         batch.count = 0
@@ -133,10 +134,7 @@ public final class BatchLoader: @unchecked Sendable {
             let sampleIndex = indices[position]
             let sample = dataset.samples[sampleIndex]
             do {
-                guard let data = FileManager.default.contents(atPath: sample.path) else {
-                    throw ImageDecodeError("cannot read the file")
-                }
-                let bytes = [UInt8](data)
+                try readImageFile(sample.path, into: &bytes)
                 let slot = batch.images.pointer + batch.count * slotSize
                 switch augmentation {
                 case .train(let transform) where transform.kind == .randomResizedCrop:

@@ -84,12 +84,11 @@ public enum DataCheck {
             let decoder = ImageDecoder()
             decoder.maxPixels = maxPixels
             var image = RGBImage(width: 0, height: 0, pixels: [])
+            var bytes: [UInt8] = []
             for i in stride(from: worker, to: paths.count, by: workers) {
                 do {
-                    guard let bytes = FileManager.default.contents(atPath: paths[i]) else {
-                        throw ImageDecodeError("cannot read the file")
-                    }
-                    try decoder.decode([UInt8](bytes), into: &image)
+                    try readImageFile(paths[i], into: &bytes)
+                    try decoder.decode(bytes, into: &image)
                 } catch {
                     problems.append(DataProblem(file: paths[i], reason: "\(error)"))
                 }

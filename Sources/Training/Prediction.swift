@@ -60,13 +60,12 @@ public enum Predictor {
         let input = Tensor(n: 1, h: evaluation.imageSize, w: evaluation.imageSize, c: 3)
         let k = min(max(options.top, 1), model.numClasses)
         var allRead = true
+        var bytes: [UInt8] = []
         for path in options.images {
             let image: RGBImage
             do {
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    throw ImageDecodeError("cannot read the file")
-                }
-                image = try decoder.decode([UInt8](data))
+                try readImageFile(path, into: &bytes)
+                image = try decoder.decode(bytes)
             } catch {
                 FileHandle.standardError.write(Data("error: \(path): \(error)\n".utf8))
                 allRead = false
