@@ -14,9 +14,11 @@ import Foundation
 // - `nonblocking`: MPI_Iallreduce on the main thread; Open MPI advances a non-blocking
 //   collective only inside MPI calls, so every gradient-ready callback also tests the
 //   outstanding requests (MPI_Testall), a few hundred cheap calls per step.
-// - `thread`: a communication thread runs the ordinary blocking MPI_Allreduce on each bucket
-//   as it arrives (needs MPI_THREAD_MULTIPLE). It progresses without help from the main
-//   thread, but its busy-polling takes a core away from compute where ranks fill the cores.
+// - `thread`: a communication thread starts each bucket as it arrives and tests the sums in
+//   flight every 0.2 ms, sleeping in between (needs MPI_THREAD_MULTIPLE); after backward it
+//   waits in MPI_Waitall. Progress no longer waits for the next layer to finish; a blocking
+//   MPI_Allreduce on the thread, tried first, busy-polled and took a core from backward
+//   where ranks fill the cores.
 // - `off`: all buckets after backward, one after another.
 // benchmarks/overlap_bench.sh measures the three (results in benchmarks/README.md).
 // --sync-bn's all-reduces run on the main thread inside backward, on the same communicator:
@@ -54,6 +56,8 @@ public final class OverlappedAllReduce: @unchecked Sendable {
     private var handedOver = 0
     private var taken = 0
     private var completed = 0
+    /// Backward is over: the thread may block in MPI for what is left.
+    private var finishing = false
     private var stopping = false
     private var commThread: Thread?
 
@@ -135,8 +139,10 @@ public final class OverlappedAllReduce: @unchecked Sendable {
         case .thread:
             while launched < buckets.buckets.count { launch() }
             handOff.lock()
+            finishing = true
+            handOff.broadcast()
             while completed < buckets.buckets.count { handOff.wait() }
-            handedOver = 0; taken = 0; completed = 0
+            handedOver = 0; taken = 0; completed = 0; finishing = false
             handOff.unlock()
             communicator.setBucket(0, of: 0)
         }
@@ -161,25 +167,42 @@ public final class OverlappedAllReduce: @unchecked Sendable {
         }
     }
 
+    /// The communication thread: starts each bucket handed over (MPI_Iallreduce) and, while
+    /// any is in flight, tests them every `pollInterval` — a blocking MPI_Allreduce would
+    /// busy-poll and take a core from backward; a short sleep between tests leaves it there.
     private func communicationLoop() {
+        var inFlight = 0
         while true {
             handOff.lock()
-            while taken == handedOver && !stopping { handOff.wait() }
+            while taken == handedOver && inFlight == 0 && !stopping { handOff.wait() }
             if stopping { handOff.unlock(); return }
-            let b = taken
-            taken += 1
+            let first = taken, end = handedOver
+            taken = end
+            let lastOnes = finishing && end == buckets.buckets.count
             handOff.unlock()
-            let bucket = buckets.buckets[b]
-            communicator.setBucket(b + 1, of: buckets.buckets.count)
-            if compression == .none {
-                communicator.allReduceSum(gradients! + bucket.offset, count: bucket.count)
-            } else {
-                communicator.allReduceSum(gradients! + bucket.offset, count: bucket.count, compression: compression)
+            for b in first..<end {
+                let bucket = buckets.buckets[b]
+                communicator.setBucket(b + 1, of: buckets.buckets.count)
+                communicator.startAllReduceSum(gradients! + bucket.offset, count: bucket.count, compression: compression)
+                inFlight += 1
             }
-            handOff.lock()
-            completed += 1
-            handOff.broadcast()
-            handOff.unlock()
+            if lastOnes {
+                // Nothing left to compute beside: wait inside MPI, where the stall watchdog
+                // sees this rank waiting (Note [Collective watchdog]).
+                communicator.waitStarted()
+            }
+            if lastOnes || communicator.testStarted() {
+                handOff.lock()
+                completed += inFlight
+                handOff.broadcast()
+                handOff.unlock()
+                inFlight = 0
+            } else {
+                Thread.sleep(forTimeInterval: OverlappedAllReduce.pollInterval)
+            }
         }
     }
+
+    /// Between tests of the sums in flight (`thread` mode).
+    public static let pollInterval = 0.000_2
 }
