@@ -8,8 +8,10 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
                   b: UnsafePointer<Float>, ldb: Int,
                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
     guard m > 0, n > 0 else { return }
+    let started = Profiler.start()
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    Profiler.record(Profiler.gemm, since: started, flops: 2 * Double(m) * Double(n) * Double(k))
 }
 
 /// Sets how many threads OpenBLAS may use in this process (ranks per host × threads ≤ cores).

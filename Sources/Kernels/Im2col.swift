@@ -45,6 +45,8 @@ public struct ConvGeometry: Sendable, Equatable {
 /// input: [images, H, W, C]; columns: [images·Ho·Wo, Kh·Kw·C]. Padding reads as zero.
 public func im2colForward(_ input: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
                           columns: UnsafeMutablePointer<Float>) {
+    let started = Profiler.start()
+    defer { Profiler.record(Profiler.im2col, since: started) }
     let h = g.inHeight, w = g.inWidth, c = g.channels, kh = g.kernelHeight, kw = g.kernelWidth
     let s = g.stride, ph = g.paddingHeight, pw = g.paddingWidth, groups = g.groups
     let ho = g.outHeight, wo = g.outWidth, cg = c / groups, kg = g.columnsPerGroup, k = g.columns
@@ -81,6 +83,8 @@ public func im2colForward(_ input: UnsafePointer<Float>, images: Int, geometry g
 /// dColumns: [images·Ho·Wo, Kh·Kw·C]; dInput: [images, H, W, C] (not cleared here).
 public func im2colBackward(_ dColumns: UnsafePointer<Float>, images: Int, geometry g: ConvGeometry,
                            dInput: UnsafeMutablePointer<Float>) {
+    let started = Profiler.start()
+    defer { Profiler.record(Profiler.col2im, since: started) }
     let h = g.inHeight, w = g.inWidth, c = g.channels, kh = g.kernelHeight, kw = g.kernelWidth
     let s = g.stride, ph = g.paddingHeight, pw = g.paddingWidth, groups = g.groups
     let ho = g.outHeight, wo = g.outWidth, cg = c / groups, kg = g.columnsPerGroup, k = g.columns

@@ -22,6 +22,8 @@ public struct BenchmarkOptions: Sendable {
     /// How the all-reduce overlaps backward (Note [Overlapped all-reduce]).
     public var overlap = OverlapMode.nonblocking
     public var bucketMB: Double = 25
+    /// Time every layer category and kernel (Note [Per-layer profile]) and measure MFU.
+    public var profile = false
     public init() {}
 }
 
@@ -53,12 +55,39 @@ public struct BenchmarkResult: Codable, Sendable {
     public var exposedCommMs = 0.0
     public var optimizerMs = 0.0
     public var dataWaitMs = 0.0
+    /// `--profile` only: forward GFLOPs per image (convolutions and Linear), the SGEMM rate
+    /// measured here with the same threads, model-FLOP utilisation (3 × forward FLOPs ×
+    /// images/s ÷ SGEMM rate; one rank), and the per-category rows.
+    public var forwardGFlopsPerImage: Double?
+    public var sgemmGFlops: Double?
+    public var mfu: Double?
+    public var profile: [ProfileRow]?
+    /// `--profile`: the mean step, which the profile's rows add up to (ms_per_step is a median).
+    public var meanStepMs: Double?
+
+    public struct ProfileRow: Codable, Sendable {
+        public var name: String
+        public var kernel: Bool
+        public var forwardMs: Double
+        public var backwardMs: Double
+        public var optimizerMs: Double
+        public var callsPerStep: Double
+        /// Achieved GFLOP/s over forward + backward (0 where no FLOPs are counted).
+        public var gflops: Double
+        enum CodingKeys: String, CodingKey {
+            case name, kernel, gflops
+            case forwardMs = "forward_ms", backwardMs = "backward_ms", optimizerMs = "optimizer_ms"
+            case callsPerStep = "calls_per_step"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case model, stem, mode, threads, steps, parameters, ranks, communicated, overlap
         case allReduceMs = "allreduce_ms"
         case forwardMs = "forward_ms", backwardMs = "backward_ms", computeMs = "compute_ms"
         case exposedCommMs = "exposed_comm_ms", optimizerMs = "optimizer_ms", dataWaitMs = "data_wait_ms"
+        case forwardGFlopsPerImage = "forward_gflops_per_image", sgemmGFlops = "sgemm_gflops", mfu, profile
+        case meanStepMs = "mean_step_ms"
         case imageSize = "image_size", batchSize = "batch_size"
         case imagesPerSecond = "images_per_second", msPerStep = "ms_per_step"
         case msPerStepMin = "ms_per_step_min", peakRSSMB = "peak_rss_mb"
@@ -97,11 +126,13 @@ public func runBenchmark(_ options: BenchmarkOptions,
     func step() {
         switch options.mode {
         case .train:
+            Profiler.phase = .forward
             var mark = DispatchTime.now().uptimeNanoseconds
             let logits = model.forward(images, mode: .train)
             _ = labels.withUnsafeBufferPointer { loss.forward(logits: logits, labels: $0.baseAddress!) }
             phases[0].append(milliseconds(since: mark))
             mark = DispatchTime.now().uptimeNanoseconds
+            Profiler.phase = .backward
             model.store.zeroGradients()
             if communicates { reduction.beginBackward(gradients: model.store.gradients) }
             model.backward(loss.backward())
@@ -110,15 +141,22 @@ public func runBenchmark(_ options: BenchmarkOptions,
             if communicates { reduction.finish(gradients: model.store.gradients) }
             phases[2].append(milliseconds(since: mark))
             mark = DispatchTime.now().uptimeNanoseconds
+            Profiler.phase = .optimizer
             optimizer.step(learningRate: 0.01, gradientScale: 1 / Float(comm.worldSize))
             phases[3].append(milliseconds(since: mark))
         case .eval:
+            Profiler.phase = .forward
+            let mark = DispatchTime.now().uptimeNanoseconds
             _ = model.forward(images, mode: .eval)
+            phases[0].append(milliseconds(since: mark))
         }
     }
 
     for _ in 0..<options.warmupSteps { step() }
     for i in phases.indices { phases[i].removeAll() }
+    Profiler.isEnabled = options.profile
+    Profiler.reset()
+    defer { Profiler.isEnabled = false }
     comm.barrier()
     var times: [Double] = []
     for _ in 0..<options.steps {
@@ -147,7 +185,55 @@ public func runBenchmark(_ options: BenchmarkOptions,
     result.computeMs = result.forwardMs + result.backwardMs
     result.exposedCommMs = medians[6] / ranks
     result.optimizerMs = medians[7] / ranks
+    if options.profile {
+        Profiler.isEnabled = false
+        let rows = Profiler.snapshot()
+        let steps = Double(max(options.steps, 1))
+        result.profile = rows.map { row in
+            let seconds = row.seconds[0] + row.seconds[1]
+            return BenchmarkResult.ProfileRow(
+                name: row.name, kernel: row.isKernel, forwardMs: row.seconds[0] * 1000 / steps,
+                backwardMs: row.seconds[1] * 1000 / steps, optimizerMs: row.seconds[2] * 1000 / steps,
+                callsPerStep: Double(row.calls.reduce(0, +)) / steps,
+                gflops: seconds > 0 ? (row.flops[0] + row.flops[1]) / seconds / 1e9 : 0)
+        }
+        // The rows are means over the timed steps; what no layer timed (residual adds, block
+        // glue, the loss) is the rest of the mean forward and backward.
+        func mean(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.reduce(0, +) / Double(values.count) }
+        let layerRows = result.profile!.filter { !$0.kernel }
+        result.profile!.append(BenchmarkResult.ProfileRow(
+            name: "other (adds, glue, loss)", kernel: false,
+            forwardMs: mean(phases[0]) - layerRows.map(\.forwardMs).reduce(0, +),
+            backwardMs: mean(phases[1]) - layerRows.map(\.backwardMs).reduce(0, +),
+            optimizerMs: mean(phases[3]), callsPerStep: 0, gflops: 0))
+        result.meanStepMs = mean(times)
+        let forwardFlops = rows.filter { !$0.isKernel }.map { $0.flops[0] }.reduce(0, +) / steps
+        result.forwardGFlopsPerImage = forwardFlops / Double(options.batchSize) / 1e9
+        let peak = measureSGEMMGFlops()
+        result.sgemmGFlops = peak
+        // One rank's images per second against one rank's SGEMM rate.
+        let perRank = result.imagesPerSecond / ranks
+        let trainFactor = options.mode == .train ? 3.0 : 1.0
+        result.mfu = trainFactor * forwardFlops / Double(options.batchSize) * perRank / (peak * 1e9)
+    }
     return result
+}
+
+/// The best of a few large square SGEMMs (1024³, row-major, no transposes) in GFLOP/s, with
+/// the current OpenBLAS threads: the ceiling model-FLOP utilisation is measured against.
+public func measureSGEMMGFlops(size: Int = 1024, repeats: Int = 5) -> Double {
+    let a = UnsafeMutablePointer<Float>.allocate(capacity: size * size)
+    let b = UnsafeMutablePointer<Float>.allocate(capacity: size * size)
+    let c = UnsafeMutablePointer<Float>.allocate(capacity: size * size)
+    defer { a.deallocate(); b.deallocate(); c.deallocate() }
+    for i in 0..<(size * size) { a[i] = Float(i % 7) * 0.1; b[i] = Float(i % 5) * 0.1 }
+    var best = Double.infinity
+    for _ in 0..<repeats {
+        let start = DispatchTime.now().uptimeNanoseconds
+        sgemm(m: size, n: size, k: size, a: a, lda: size, b: b, ldb: size, c: c, ldc: size)
+        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
+    }
+    return 2 * Double(size * size * size) / best / 1e9
 }
 
 /// Peak resident set size of this process (getrusage reports kilobytes on Linux).

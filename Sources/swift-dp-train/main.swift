@@ -42,6 +42,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Under mpirun: how the all-reduce overlaps backward (nonblocking, thread, off), as train's --overlap.")
     var overlap = "nonblocking"
     @Option(help: "Under mpirun: gradient bucket size in MiB, as train's --bucket-mb.") var bucketMb: Double = 25
+    @Flag(help: "Also print where a step's time goes: forward and backward by layer category (conv by kernel and stride, BatchNorm, pooling, ...), the GEMM/im2col/col2im kernels inside them, GFLOP/s, and model-FLOP utilisation against a measured SGEMM.")
+    var profile = false
 
     func run() throws {
         guard ["on", "off"].contains(communication) else { throw ValidationError("--communication takes on or off") }
@@ -57,6 +59,7 @@ struct Bench: ParsableCommand {
         options.compression = compression
         options.overlap = overlapMode
         options.bucketMB = bucketMb
+        options.profile = profile
         options.model = model
         options.stem = stem
         options.imageSize = imageSize
@@ -82,6 +85,7 @@ struct Bench: ParsableCommand {
                 : "; \(comm.worldSize) ranks, no all-reduce (--communication off)"
         }
         print(line)
+        if let rows = result.profile { print(profileTable(result, rows: rows)) }
         if let json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -379,4 +383,32 @@ do {
 } catch {
     FileHandle.standardError.write(Data("error: \(error)\n".utf8))
     exit(2)
+}
+
+/// `bench --profile`'s table: layer categories by total time, then the kernels inside them.
+func profileTable(_ result: BenchmarkResult, rows: [BenchmarkResult.ProfileRow]) -> String {
+    let step = result.meanStepMs ?? result.msPerStep
+    var lines = ["", "where a step's \(String(format: "%.1f", step)) ms go (means per step; the kernels are inside the layers above them):",
+                 "  category                    forward  backward     total   share   GFLOP/s  calls"]
+    func line(_ name: String, _ f: Double, _ b: Double, _ gflops: Double, _ calls: Double) -> String {
+        let padded = name.count < 26 ? name + String(repeating: " ", count: 26 - name.count) : name
+        func right(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(width - text.count, 0)) + text }
+        return String(format: "  %@ %9.1f %9.1f %9.1f %6.1f%% ", padded, f, b, f + b, 100 * (f + b) / step)
+            + right(gflops > 0 ? String(format: "%.1f", gflops) : "", 9) + " " + right(calls > 0 ? String(format: "%.0f", calls) : "", 6)
+    }
+    let other = rows.first { $0.name.hasPrefix("other") }
+    let layers = rows.filter { !$0.kernel && !$0.name.hasPrefix("other") }
+        .sorted { $0.forwardMs + $0.backwardMs > $1.forwardMs + $1.backwardMs }
+    for row in layers { lines.append(line(row.name, row.forwardMs, row.backwardMs, row.gflops, row.callsPerStep)) }
+    if let other { lines.append(line(other.name, other.forwardMs, other.backwardMs, 0, 0)) }
+    let optimizer = other?.optimizerMs ?? result.optimizerMs
+    lines.append("  optimizer                 " + String(format: "%30.1f %6.1f%%", optimizer, 100 * optimizer / step))
+    for row in rows where row.kernel {
+        lines.append(line("  " + row.name, row.forwardMs, row.backwardMs, row.gflops, row.callsPerStep))
+    }
+    if let mfu = result.mfu, let peak = result.sgemmGFlops, let perImage = result.forwardGFlopsPerImage {
+        lines.append(String(format: "model FLOPs: %.3f GFLOP per image forward (convolutions and Linear); SGEMM here %.1f GFLOP/s; model-FLOP utilisation %.1f%%",
+                            perImage, peak, 100 * mfu))
+    }
+    return lines.joined(separator: "\n")
 }

@@ -9,6 +9,7 @@ import Kernels
 /// (timm's Inception modules use count_include_pad = False, so border averages are not
 /// diluted by padding zeros).
 public final class AvgPool2d: Layer {
+    private static let profileCategory = Profiler.category("average pool")
     public let kernelSize: Int
     public let stride: Int
     public let padding: Int
@@ -40,6 +41,8 @@ public final class AvgPool2d: Layer {
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        let started = Profiler.start()
+        defer { Profiler.record(Self.profileCategory, since: started) }
         let g = ConvGeometry(inHeight: x.h, inWidth: x.w, channels: x.c, kernelHeight: kernelSize,
                              kernelWidth: kernelSize, stride: stride, paddingHeight: padding, paddingWidth: padding)
         let n = x.n, h = x.h, w = x.w, c = x.c, ho = g.outHeight, wo = g.outWidth
@@ -68,6 +71,8 @@ public final class AvgPool2d: Layer {
 
     /// dx = 0, then every input of a window receives dy / divisor (windows may overlap).
     public func backward(_ dy: Tensor) -> Tensor {
+        let started = Profiler.start()
+        defer { Profiler.record(Self.profileCategory, since: started) }
         let (n, h, w, c) = inputShape
         precondition(dy.shape == output.shape, "AvgPool2d.backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
         let dInput = dy.acquireFromSamePool(n: n, h: h, w: w, c: c)

@@ -27,6 +27,7 @@ public enum FusedActivation: Sendable {
 /// in-place ReLU saves that copy too; its SiLU does not), and the output is not read by
 /// backward at all, so the owner may overwrite it (a residual block adds its shortcut there).
 public final class BatchNorm2d: Layer {
+    private lazy var profileCategory: Int = Profiler.category(activation == .none ? "BatchNorm" : activation == .relu ? "BatchNorm+ReLU" : "BatchNorm+SiLU")
     public let channels: Int
     public let eps: Float
     public let momentum: Float
@@ -105,6 +106,8 @@ public final class BatchNorm2d: Layer {
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        let started = Profiler.start()
+        defer { Profiler.record(profileCategory, since: started) }
         precondition(x.c == channels, "BatchNorm2d expects \(channels) channels, got \(x.c) (shape \(x.shape))")
         let c = channels, m = x.n * x.h * x.w
         output.resize(like: x)
@@ -183,6 +186,8 @@ public final class BatchNorm2d: Layer {
     /// hands over its only hold (Note [Gradient pool]); the loops index rows from one base
     /// pointer so that they vectorise in place too (Note [In-place loops]).
     public func backward(_ dy: Tensor) -> Tensor {
+        let started = Profiler.start()
+        defer { Profiler.record(profileCategory, since: started) }
         guard let x = input else { preconditionFailure("BatchNorm2d.backward without a forward") }
         precondition(dy.shape == x.shape, "BatchNorm2d.backward: gradient shape \(dy.shape) ≠ \(x.shape)")
         let c = channels, m = x.n * x.h * x.w

@@ -107,6 +107,19 @@ public final class Conv2d: Layer {
 
     deinit { biasScratch.deallocate() }
 
+    /// The profile category (Note [Per-layer profile]): kernel, stride, depthwise or grouped.
+    private lazy var profileCategory: Int = {
+        let kind = isDepthwise ? "depthwise" : groups > 1 ? "grouped conv" : "conv"
+        return Profiler.category("\(kind) \(kernelHeight)×\(kernelWidth) s\(stride)")
+    }()
+
+    /// Multiply-adds × 2 of one forward on `x` (backward does twice as many: dx and dW).
+    private func forwardFlops(_ x: Tensor) -> Double {
+        let g = geometry(x)
+        return 2 * Double(x.n * g.outHeight * g.outWidth) * Double(outChannels)
+            * Double(inChannels / groups * kernelHeight * kernelWidth)
+    }
+
     private var isDepthwise: Bool { groups > 1 && groups == inChannels && groups == outChannels }
     private var isPointwise: Bool {
         kernelHeight == 1 && kernelWidth == 1 && stride == 1 && paddingHeight == 0 && paddingWidth == 0
@@ -126,6 +139,8 @@ public final class Conv2d: Layer {
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        let started = Profiler.start()
+        defer { if started != 0 { Profiler.record(profileCategory, since: started, flops: forwardFlops(x)) } }
         let g = geometry(x)
         let n = x.n, ho = g.outHeight, wo = g.outWidth, o = outChannels
         output.resize(n: n, h: ho, w: wo, c: o)
@@ -174,6 +189,8 @@ public final class Conv2d: Layer {
     /// dx comes from dy's pool and dy is released (Note [Gradient pool]).
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("Conv2d.backward without a .train forward") }
+        let started = Profiler.start()
+        defer { if started != 0 { Profiler.record(profileCategory, since: started, flops: 2 * forwardFlops(x)) } }
         let dx = dy.acquireFromSamePool(like: x)
         backward(dy, input: x, into: dx)
         if let bias { store.markGradientReady(bias) }

@@ -5,12 +5,15 @@ import Kernels
 /// Mean over H·W per image and channel: [N, H, W, C] → [N, 1, 1, C]
 /// (torch: AdaptiveAvgPool2d((1, 1)) followed by flatten, which is the same order in NHWC).
 public final class GlobalAvgPool2d: Layer {
+    private static let profileCategory = Profiler.category("global average pool")
     private let output = Tensor()
     private var inputShape = (n: 0, h: 0, w: 0, c: 0)
 
     public init() {}
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        let started = Profiler.start()
+        defer { Profiler.record(Self.profileCategory, since: started) }
         let n = x.n, hw = x.h * x.w, c = x.c
         precondition(hw > 0, "GlobalAvgPool2d: empty spatial extent in shape \(x.shape)")
         inputShape = (x.n, x.h, x.w, x.c)
@@ -32,6 +35,8 @@ public final class GlobalAvgPool2d: Layer {
 
     /// dx[n, h, w, c] = dy[n, c] / (H·W).
     public func backward(_ dy: Tensor) -> Tensor {
+        let started = Profiler.start()
+        defer { Profiler.record(Self.profileCategory, since: started) }
         let (n, h, w, c) = inputShape
         precondition(dy.shape == [n, 1, 1, c], "GlobalAvgPool2d.backward: gradient shape \(dy.shape) ≠ \([n, 1, 1, c])")
         let dInput = dy.acquireFromSamePool(n: n, h: h, w: w, c: c)

@@ -5,6 +5,7 @@ import Kernels
 /// y = x·Wᵀ + b with W stored [O, I] exactly as PyTorch. The input is an [N, I] matrix, i.e. an
 /// NHWC tensor with H = W = 1 (global pooling produces that), so the layer is one SGEMM.
 public final class Linear: Layer {
+    private static let profileCategory = Profiler.category("Linear")
     public let inFeatures: Int
     public let outFeatures: Int
     public let weight: ParameterEntry
@@ -32,6 +33,8 @@ public final class Linear: Layer {
     deinit { biasScratch.deallocate() }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        let started = Profiler.start()
+        defer { Profiler.record(Self.profileCategory, since: started, flops: 2 * Double(x.n * inFeatures * outFeatures)) }
         precondition(x.h == 1 && x.w == 1,
                      "Linear expects an [N, \(inFeatures)] input (H = W = 1), got NHWC shape \(x.shape); pool or flatten first")
         precondition(x.c == inFeatures, "Linear expects \(inFeatures) input features, got \(x.c)")
@@ -47,6 +50,8 @@ public final class Linear: Layer {
     /// dW[O, I] += dYᵀ·X,  db += Σ_n dY,  dX[N, I] = dY·W.
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("Linear.backward without a .train forward") }
+        let started = Profiler.start()
+        defer { Profiler.record(Self.profileCategory, since: started, flops: 4 * Double(x.n * inFeatures * outFeatures)) }
         let n = x.n, o = outFeatures, i = inFeatures
         precondition(dy.shape == [n, 1, 1, o], "Linear.backward: gradient shape \(dy.shape) ≠ \([n, 1, 1, o])")
         sgemm(transA: true, m: o, n: i, k: n, a: dy.pointer, lda: o, b: x.pointer, ldb: i,

@@ -6,6 +6,7 @@ import Kernels
 /// padding acts as −∞, Ho = floor((H + 2p − k)/s) + 1, and backward routes each output gradient
 /// to the first maximum of its window in (kh, kw) order (strict `>`; a NaN wins, as in PyTorch).
 public final class MaxPool2d: Layer {
+    private static let profileCategory = Profiler.category("max pool")
     public let kernelSize: Int
     public let stride: Int
     public let padding: Int
@@ -29,6 +30,8 @@ public final class MaxPool2d: Layer {
     deinit { argmax.deallocate() }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        let started = Profiler.start()
+        defer { Profiler.record(Self.profileCategory, since: started) }
         let g = ConvGeometry(inHeight: x.h, inWidth: x.w, channels: x.c, kernelHeight: kernelSize,
                              kernelWidth: kernelSize, stride: stride, paddingHeight: padding, paddingWidth: padding)
         let n = x.n, h = x.h, w = x.w, c = x.c, ho = g.outHeight, wo = g.outWidth
@@ -96,6 +99,8 @@ public final class MaxPool2d: Layer {
 
     /// dx = 0, then dx[argmax] += dy for every output element (windows may overlap).
     public func backward(_ dy: Tensor) -> Tensor {
+        let started = Profiler.start()
+        defer { Profiler.record(Self.profileCategory, since: started) }
         let (n, h, w, c) = inputShape
         precondition(dy.shape == output.shape, "MaxPool2d.backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
         let dInput = dy.acquireFromSamePool(n: n, h: h, w: w, c: c)

@@ -4,17 +4,24 @@ import Kernels
 /// threshold_backward, so the gradient at exactly 0 is 0. After a BatchNorm, prefer
 /// `BatchNorm2d(activation: .relu)`, which stores one tensor fewer (Note [Fused activation]).
 public final class ReLU: Layer {
+    private static let profileCategory = Profiler.category("ReLU")
     private let output = Tensor()
 
     public init() {}
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        let started = Profiler.start()
+        defer { Profiler.record(Self.profileCategory, since: started) }
         output.resize(like: x)
         reluForward(x.pointer, output.pointer, count: x.count)
         return output
     }
 
-    public func backward(_ dy: Tensor) -> Tensor { reluGradient(dy, output: output) }
+    public func backward(_ dy: Tensor) -> Tensor {
+        let started = Profiler.start()
+        defer { Profiler.record(Self.profileCategory, since: started) }
+        return reluGradient(dy, output: output)
+    }
 }
 
 /// The gradient through a ReLU whose output is `output`, consuming dy (Note [Gradient pool]):
