@@ -34,12 +34,15 @@ let package = Package(
         ]),
         // Shared by the test targets: launching the binary under mpirun, temporary datasets.
         .target(name: "TestSupport", dependencies: ["DataPipeline", "Kernels"], path: "Tests/TestSupport"),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "COpenBLAS"]),
         // Fixtures/ holds golden files read at run time (by path) and the scripts that made them.
         .testTarget(name: "NNTests", dependencies: ["NN", "Kernels", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "DataPipelineTests", dependencies: ["DataPipeline", "Kernels"], exclude: ["Fixtures"]),
         .testTarget(name: "DataParallelTests", dependencies: ["DataParallel", "Kernels", "TestSupport", "CHalfFloat"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "DataPipeline", "DataParallel", "Kernels", "TestSupport"],
+        // Counts the test process's heap allocations (the zero-allocation step test).
+        .target(name: "CAllocationCounter", path: "Tests/CAllocationCounter"),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "NN", "DataPipeline", "DataParallel", "Kernels", "TestSupport",
+                                                          "CAllocationCounter"],
                     exclude: ["Fixtures"]),
     ]
 )

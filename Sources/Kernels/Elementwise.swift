@@ -41,7 +41,7 @@ public func addForward(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
 
 /// out = a + b (residual add). `out` is resized to a's shape; it may be `a` or `b` itself.
 public func addForward(_ a: Tensor, _ b: Tensor, into out: Tensor) {
-    precondition(a.shape == b.shape, "addForward: shapes \(a.shape) and \(b.shape) differ")
+    precondition(a.hasSameShape(as: b), "addForward: shapes \(a.shape) and \(b.shape) differ")
     out.resize(like: a)
     addForward(a.pointer, b.pointer, out.pointer, count: a.count)
 }
@@ -65,7 +65,7 @@ public func accumulate(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<F
 
 /// y += x, e.g. summing the input gradients of a residual branch and its shortcut.
 public func accumulate(_ x: Tensor, into y: Tensor) {
-    precondition(x.shape == y.shape, "accumulate: shapes \(x.shape) and \(y.shape) differ")
+    precondition(x.hasSameShape(as: y), "accumulate: shapes \(x.shape) and \(y.shape) differ")
     accumulate(x.pointer, into: y.pointer, count: x.count)
 }
 

@@ -70,6 +70,12 @@ public final class Tensor: @unchecked Sendable {
     @inlinable public var pointer: UnsafeMutablePointer<Float> { storage.pointer }
     public var shape: [Int] { [n, h, w, c] }
 
+    /// Shape checks for hot paths: `shape` builds an array (a heap allocation) every time.
+    @inlinable public func hasShape(_ n: Int, _ h: Int, _ w: Int, _ c: Int) -> Bool {
+        self.n == n && self.h == h && self.w == w && self.c == c
+    }
+    @inlinable public func hasSameShape(as other: Tensor) -> Bool { hasShape(other.n, other.h, other.w, other.c) }
+
     /// Sets the shape, growing the storage if needed. Contents are unspecified afterwards
     /// unless the element count did not grow past the capacity.
     public func resize(n: Int, h: Int, w: Int, c: Int) {

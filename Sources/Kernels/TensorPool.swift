@@ -139,7 +139,7 @@ extension Tensor {
 /// consumers), consuming both: the sum is written into whichever is exclusively held and the
 /// other is released. Float addition commutes exactly, so the choice does not change a bit.
 public func sumGradients(_ a: Tensor, _ b: Tensor) -> Tensor {
-    precondition(a.shape == b.shape, "sumGradients: shapes \(a.shape) and \(b.shape) differ")
+    precondition(a.hasSameShape(as: b), "sumGradients: shapes \(a.shape) and \(b.shape) differ")
     let sum = a.isExclusive ? a : b.isExclusive ? b : a.acquireFromSamePool(like: a)
     addForward(a.pointer, b.pointer, sum.pointer, count: a.count)
     if sum !== a { a.release() }

@@ -74,7 +74,7 @@ public final class AvgPool2d: Layer {
         let started = Profiler.start()
         defer { Profiler.record(Self.profileCategory, since: started) }
         let (n, h, w, c) = inputShape
-        precondition(dy.shape == output.shape, "AvgPool2d.backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
+        precondition(dy.hasSameShape(as: output), "AvgPool2d.backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
         let dInput = dy.acquireFromSamePool(n: n, h: h, w: w, c: c)
         dInput.zero()
         let ho = output.h, wo = output.w

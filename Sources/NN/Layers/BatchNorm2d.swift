@@ -189,7 +189,7 @@ public final class BatchNorm2d: Layer {
         let started = Profiler.start()
         defer { Profiler.record(profileCategory, since: started) }
         guard let x = input else { preconditionFailure("BatchNorm2d.backward without a forward") }
-        precondition(dy.shape == x.shape, "BatchNorm2d.backward: gradient shape \(dy.shape) ≠ \(x.shape)")
+        precondition(dy.hasSameShape(as: x), "BatchNorm2d.backward: gradient shape \(dy.shape) ≠ \(x.shape)")
         let c = channels, m = x.n * x.h * x.w
         let dInput = dy.inPlaceOrNew()
         defer { dy.release(unlessItIs: dInput) }

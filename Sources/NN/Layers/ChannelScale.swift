@@ -14,7 +14,7 @@ public final class ChannelScale {
 
     /// x: [N, H, W, C], s: [N, 1, 1, C]. Keeps references to both for backward in `.train`.
     public func forward(_ x: Tensor, scale s: Tensor, mode: Mode) -> Tensor {
-        precondition(s.shape == [x.n, 1, 1, x.c], "ChannelScale: scale shape \(s.shape) ≠ \([x.n, 1, 1, x.c])")
+        precondition(s.hasShape(x.n, 1, 1, x.c), "ChannelScale: scale shape \(s.shape) ≠ \([x.n, 1, 1, x.c])")
         output.resize(like: x)
         input = mode == .train ? x : nil
         scale = mode == .train ? s : nil
@@ -35,7 +35,7 @@ public final class ChannelScale {
     /// exclusively held) and returns both gradients with a hold each (Note [Gradient pool]).
     public func backward(_ dy: Tensor) -> (dInput: Tensor, dScale: Tensor) {
         guard let x = input, let s = scale else { preconditionFailure("ChannelScale.backward without a .train forward") }
-        precondition(dy.shape == x.shape, "ChannelScale.backward: gradient shape \(dy.shape) ≠ \(x.shape)")
+        precondition(dy.hasSameShape(as: x), "ChannelScale.backward: gradient shape \(dy.shape) ≠ \(x.shape)")
         let dInput = dy.inPlaceOrNew()
         let dScale = dy.acquireFromSamePool(like: s)
         dScale.zero()

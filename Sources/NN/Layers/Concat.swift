@@ -14,11 +14,14 @@ public final class Concat: Layer {
     /// Per branch: its last output (owned by the branch). Replaced element by element, so a
     /// steady-state step allocates nothing.
     private var branchOutputs: [Tensor]
+    /// dy's per-branch slices during backward; kept so that backward allocates no array.
+    private var slices: [Tensor]
 
     public init(_ branches: [any Layer]) {
         precondition(!branches.isEmpty, "Concat needs at least one branch")
         self.branches = branches
         branchOutputs = branches.map { _ in Tensor() }
+        slices = branchOutputs
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
@@ -51,10 +54,10 @@ public final class Concat: Layer {
     /// All slices are cut before any branch runs, so dy goes back to its pool first and the
     /// slices (together dy's size) are consumed branch by branch.
     public func backward(_ dy: Tensor) -> Tensor {
-        precondition(dy.shape == output.shape, "Concat.backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
+        precondition(dy.hasSameShape(as: output), "Concat.backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
         let rows = dy.n * dy.h * dy.w, channels = dy.c
         var offset = 0
-        let slices = branchOutputs.map { y -> Tensor in
+        for (i, y) in branchOutputs.enumerated() {
             let c = y.c
             let slice = dy.acquireFromSamePool(n: dy.n, h: dy.h, w: dy.w, c: c)
             var src = UnsafePointer(dy.pointer + offset), dst = slice.pointer
@@ -64,7 +67,7 @@ public final class Concat: Layer {
                 dst += c
             }
             offset += c
-            return slice
+            slices[i] = slice
         }
         dy.release()
         var dInput = branches[0].backward(slices[0])

@@ -202,7 +202,7 @@ public final class Conv2d: Layer {
     private func backward(_ dy: Tensor, input x: Tensor, into dInput: Tensor) {
         let g = geometry(x)
         let n = x.n, ho = g.outHeight, wo = g.outWidth, o = outChannels
-        precondition(dy.shape == [n, ho, wo, o], "Conv2d.backward: gradient shape \(dy.shape) ≠ output shape \([n, ho, wo, o])")
+        precondition(dy.hasShape(n, ho, wo, o), "Conv2d.backward: gradient shape \(dy.shape) ≠ output shape \([n, ho, wo, o])")
         let w = store.value(weight), dw = store.gradient(weight)
         let rows = n * ho * wo
         if let bias {

@@ -45,7 +45,7 @@ public final class Dropout: StochasticLayer {
 
     public func backward(_ dy: Tensor) -> Tensor {
         guard lastMode == .train, probability > 0 else { return dy }
-        precondition(dy.shape == mask.shape, "Dropout.backward: gradient shape \(dy.shape) ≠ \(mask.shape)")
+        precondition(dy.hasSameShape(as: mask), "Dropout.backward: gradient shape \(dy.shape) ≠ \(mask.shape)")
         let dx = dy.inPlaceOrNew()
         let m = UnsafePointer(mask.pointer), count = dy.count
         inPlaceAware(dy.pointer, dx.pointer) { g, d in  // Note [In-place loops]

@@ -38,7 +38,7 @@ public final class GlobalAvgPool2d: Layer {
         let started = Profiler.start()
         defer { Profiler.record(Self.profileCategory, since: started) }
         let (n, h, w, c) = inputShape
-        precondition(dy.shape == [n, 1, 1, c], "GlobalAvgPool2d.backward: gradient shape \(dy.shape) ≠ \([n, 1, 1, c])")
+        precondition(dy.hasShape(n, 1, 1, c), "GlobalAvgPool2d.backward: gradient shape \(dy.shape) ≠ \([n, 1, 1, c])")
         let dInput = dy.acquireFromSamePool(n: n, h: h, w: w, c: c)
         let hw = h * w, inv = 1 / Float(hw)
         var g = UnsafePointer(dy.pointer)

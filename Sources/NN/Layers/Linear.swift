@@ -53,7 +53,7 @@ public final class Linear: Layer {
         let started = Profiler.start()
         defer { Profiler.record(Self.profileCategory, since: started, flops: 4 * Double(x.n * inFeatures * outFeatures)) }
         let n = x.n, o = outFeatures, i = inFeatures
-        precondition(dy.shape == [n, 1, 1, o], "Linear.backward: gradient shape \(dy.shape) ≠ \([n, 1, 1, o])")
+        precondition(dy.hasShape(n, 1, 1, o), "Linear.backward: gradient shape \(dy.shape) ≠ \([n, 1, 1, o])")
         sgemm(transA: true, m: o, n: i, k: n, a: dy.pointer, lda: o, b: x.pointer, ldb: i,
               beta: 1, c: store.gradient(weight), ldc: i)
         if let bias {

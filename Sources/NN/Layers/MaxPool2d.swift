@@ -102,7 +102,7 @@ public final class MaxPool2d: Layer {
         let started = Profiler.start()
         defer { Profiler.record(Self.profileCategory, since: started) }
         let (n, h, w, c) = inputShape
-        precondition(dy.shape == output.shape, "MaxPool2d.backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
+        precondition(dy.hasSameShape(as: output), "MaxPool2d.backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
         let dInput = dy.acquireFromSamePool(n: n, h: h, w: w, c: c)
         dInput.zero()
         let perImageOut = output.h * output.w * c, perImageIn = h * w * c

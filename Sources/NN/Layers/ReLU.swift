@@ -27,7 +27,7 @@ public final class ReLU: Layer {
 /// The gradient through a ReLU whose output is `output`, consuming dy (Note [Gradient pool]):
 /// also for blocks that apply the ReLU in place on a tensor they own (a residual sum).
 func reluGradient(_ dy: Tensor, output: Tensor) -> Tensor {
-    precondition(dy.shape == output.shape, "ReLU backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
+    precondition(dy.hasSameShape(as: output), "ReLU backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
     let dx = dy.inPlaceOrNew()
     reluBackward(dy.pointer, output: output.pointer, dx.pointer, count: output.count)
     dy.release(unlessItIs: dx)

@@ -23,7 +23,7 @@ public final class SiLU: Layer {
         let started = Profiler.start()
         defer { Profiler.record(Self.profileCategory, since: started) }
         guard let x = input else { preconditionFailure("SiLU.backward without a .train forward") }
-        precondition(dy.shape == x.shape, "SiLU.backward: gradient shape \(dy.shape) ≠ input shape \(x.shape)")
+        precondition(dy.hasSameShape(as: x), "SiLU.backward: gradient shape \(dy.shape) ≠ input shape \(x.shape)")
         let dx = dy.inPlaceOrNew()
         siluBackward(dy.pointer, input: x.pointer, dx.pointer, count: x.count)
         dy.release(unlessItIs: dx)

@@ -14,7 +14,7 @@ public final class Sigmoid: Layer {
     }
 
     public func backward(_ dy: Tensor) -> Tensor {
-        precondition(dy.shape == output.shape, "Sigmoid.backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
+        precondition(dy.hasSameShape(as: output), "Sigmoid.backward: gradient shape \(dy.shape) ≠ output shape \(output.shape)")
         let dx = dy.inPlaceOrNew()
         sigmoidBackward(dy.pointer, output: output.pointer, dx.pointer, count: output.count)
         dy.release(unlessItIs: dx)

@@ -56,7 +56,7 @@ public final class ScaledResidualBlock: Layer {
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         let y = projection.forward(branches.forward(x, mode: mode), mode: mode)
-        precondition(y.shape == x.shape, "ScaledResidualBlock: projection output \(y.shape) ≠ input \(x.shape)")
+        precondition(y.hasSameShape(as: x), "ScaledResidualBlock: projection output \(y.shape) ≠ input \(x.shape)")
         let s = scale, a = UnsafePointer(x.pointer), out = y.pointer
         if appliesReLU {
             for i in 0..<x.count { out[i] = max(a[i] + s * out[i], 0) }

@@ -134,7 +134,7 @@ public final class Bottleneck: Layer {
 /// relu(main + shortcut) written over `main` (a BatchNorm output its owner may overwrite),
 /// which is remembered in `output` for the ReLU's backward and returned.
 func residualReLU(_ main: Tensor, shortcut: Tensor, keeping output: inout Tensor?) -> Tensor {
-    precondition(main.shape == shortcut.shape, "residual sum: shapes \(main.shape) and \(shortcut.shape) differ")
+    precondition(main.hasSameShape(as: shortcut), "residual sum: shapes \(main.shape) and \(shortcut.shape) differ")
     addReLUForward(main.pointer, shortcut.pointer, main.pointer, count: main.count)
     output = main
     return main
