@@ -54,11 +54,14 @@ public final class Trainer {
         } catch let stopped as RunStopped {
             // Every rank stops at the same step, so the job ends cleanly without MPI_Abort.
             if comm.rank == 0 { FileHandle.standardError.write(Data(("error: " + stopped.description + "\n").utf8)) }
+            trainer!.gradientReduction.stop()
             comm.finalize()
             exit(1)
         } catch {
             failJob("\(error)", communicator: comm)
         }
+        // The communication thread (--overlap thread) ends before MPI does.
+        trainer!.gradientReduction.stop()
         comm.finalize()
     }
 

@@ -121,8 +121,8 @@ final class MultiProcessTrainingTests: XCTestCase {
 
     /// Overlapping the all-reduce with backward changes when the sums run, not what they are:
     /// with small buckets (dozens per step), `--overlap nonblocking` and `thread` end bit for
-    /// bit where `off` ends, with and without fp16 compression and with --sync-bn (whose own
-    /// all-reduces then run inside backward beside the started bucket sums).
+    /// bit where `off` ends, with and without fp16 compression, with --sync-bn (whose own
+    /// all-reduces then run inside backward beside the started bucket sums) and --accumulate.
     func testOverlapModesReachTheSameWeights() throws {
         let data = try dataset(trainPerClass: 16)
         let common = ["--data", data.path, "--model", "resnet18", "--image-size", "32", "--batch-size", "8",
@@ -146,6 +146,9 @@ final class MultiProcessTrainingTests: XCTestCase {
                         try weights("nonblocking-fp16", ["--overlap", "nonblocking", "--grad-compression", "fp16"]), "fp16")
         assertIdentical(try weights("off-sync", ["--overlap", "off", "--sync-bn"]),
                         try weights("thread-sync", ["--overlap", "thread", "--sync-bn"]), "sync-bn")
+        // --accumulate: only the last micro-batch's backward starts buckets.
+        assertIdentical(try weights("off-accumulate", ["--overlap", "off", "--accumulate", "2"]),
+                        try weights("nonblocking-accumulate", ["--overlap", "nonblocking", "--accumulate", "2"]), "accumulate")
     }
 
     /// A run interrupted after epoch 1 and resumed ends bit for bit where an uninterrupted run ends.
