@@ -225,3 +225,37 @@ final class Conv2dTests: XCTestCase {
                         "Sequential(conv, conv) with a shared workspace")
     }
 }
+
+/// The network's first convolution skips the input gradient nobody reads; the parameter
+/// gradients stay bit for bit what they were.
+final class FirstConvolutionInputGradientTests: XCTestCase {
+    private func firstConvolution(_ model: ClassifierModel) -> Conv2d? {
+        var first: any Layer = model.backbone
+        while let composite = first as? any CompositeLayer, let head = composite.sublayers.first { first = head }
+        return first as? Conv2d
+    }
+
+    func testParameterGradientsAreUnchanged() throws {
+        for (architecture, size) in [("resnet18", 32), ("efficientnet_b0", 32), ("inception_resnet_v2", 75)] {
+            let skipping = try ClassifierModel(architecture: architecture, numClasses: 3, stem: .imagenet, seed: 4)
+            let computing = try ClassifierModel(architecture: architecture, numClasses: 3, stem: .imagenet, seed: 4)
+            let first = try XCTUnwrap(firstConvolution(skipping), architecture)
+            XCTAssertFalse(first.computesInputGradient, architecture)
+            firstConvolution(computing)!.computesInputGradient = true
+            let images = Tensor(n: 2, h: size, w: size, c: 3)
+            var rng = SplitMix64(seed: 8)
+            for i in 0..<images.count { images.pointer[i] = Float(rng.nextNormal()) }
+            for model in [skipping, computing] {
+                let loss = SoftmaxCrossEntropy()
+                let logits = model.forward(images, mode: .train)
+                _ = [Int32(0), 2].withUnsafeBufferPointer { loss.forward(logits: logits, labels: $0.baseAddress!) }
+                model.store.zeroGradients()
+                model.backward(loss.backward())
+            }
+            let n = skipping.store.parameterCount
+            XCTAssertTrue(zip(UnsafeBufferPointer(start: skipping.store.gradients, count: n),
+                              UnsafeBufferPointer(start: computing.store.gradients, count: n)).allSatisfy { $0 == $1 },
+                          "\(architecture): parameter gradients differ")
+        }
+    }
+}

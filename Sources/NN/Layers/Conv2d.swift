@@ -45,6 +45,11 @@ public final class Conv2d: Layer {
     /// Upper bound on the im2col workspace; the batch is processed in chunks of images that fit
     /// (at least one image per chunk). Lower it to force chunking, e.g. in tests.
     public var maxWorkspaceBytes: Int = 32 << 20
+    /// False for a network's first convolution: nothing needs the gradient of the input
+    /// images (PyTorch skips it too), so backward computes dW and db alone and returns an
+    /// unspecified tensor of the input's shape — for ResNet's 7×7 stem that saves a GEMM and
+    /// the col2im of every step.
+    public var computesInputGradient = true
     /// The im2col scratch buffer; see Note [Shared workspace].
     public var workspace: FloatStorage
 
@@ -190,7 +195,11 @@ public final class Conv2d: Layer {
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = input else { preconditionFailure("Conv2d.backward without a .train forward") }
         let started = Profiler.start()
-        defer { if started != 0 { Profiler.record(profileCategory, since: started, flops: 2 * forwardFlops(x)) } }
+        defer {
+            if started != 0 {
+                Profiler.record(profileCategory, since: started, flops: (computesInputGradient ? 2 : 1) * forwardFlops(x))
+            }
+        }
         let dx = dy.acquireFromSamePool(like: x)
         backward(dy, input: x, into: dx)
         if let bias { store.markGradientReady(bias) }
@@ -218,12 +227,13 @@ public final class Conv2d: Layer {
                 // dW_g[Og, Cg] += dY_gᵀ · X_g ;  dX_g[rows, Cg] = dY_g · W_g
                 sgemm(transA: true, m: og, n: kg, k: rows, a: dy.pointer + gi * og, lda: o,
                       b: x.pointer + gi * kg, ldb: k, beta: 1, c: dw + gi * og * kg, ldc: kg)
+                guard computesInputGradient else { continue }
                 sgemm(m: rows, n: kg, k: og, a: dy.pointer + gi * og, lda: o,
                       b: w + gi * og * kg, ldb: kg, beta: 0, c: dInput.pointer + gi * kg, ldc: k)
             }
             return
         }
-        dInput.zero()  // col2im accumulates overlapping windows
+        if computesInputGradient { dInput.zero() }  // col2im accumulates overlapping windows
         let chunk = chunkImages(g, batch: n)
         workspace.reserve(chunk * ho * wo * k)
         let columns = workspace.pointer
@@ -237,6 +247,10 @@ public final class Conv2d: Layer {
             for gi in 0..<groups {
                 sgemm(transA: true, m: og, n: kg, k: chunkRows, a: dyChunk + gi * og, lda: o,
                       b: columns + gi * kg, ldb: k, beta: 1, c: dw + gi * og * kg, ldc: kg)
+            }
+            guard computesInputGradient else {
+                start += count
+                continue
             }
             // The columns are no longer needed, so the same buffer receives dColumns.
             for gi in 0..<groups {

@@ -101,6 +101,10 @@ public final class ClassifierModel {
             ])
         }
         spec.initializeHead?(store, prefix)
+        // The images need no gradient: the first convolution skips computing it.
+        var first: any Layer = built.backbone
+        while let composite = first as? any CompositeLayer, let head = composite.sublayers.first { first = head }
+        (first as? Conv2d)?.computesInputGradient = false
         stochastic += NN.stochasticLayers(in: built.backbone)
         store.finalize(seed: seed)
         self.architecture = architecture
