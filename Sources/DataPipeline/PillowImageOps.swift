@@ -15,8 +15,19 @@ import Foundation
 /// of a product by alpha ≤ 1 and of the sum are monotonic), so one clipping form serves both.
 @inline(__always)
 func pillowBlend(_ degenerate: Float, _ image: Float, _ alpha: Float) -> UInt8 {
-    let value = degenerate + alpha * (image - degenerate)
-    return value <= 0 ? 0 : value >= 255 ? 255 : UInt8(value)
+    clampTruncateToByte(degenerate + alpha * (image - degenerate))
+}
+
+/// `v <= 0 ? 0 : v >= 255 ? 255 : (UINT8)v` (Blend.c, Filter.c's clip8) without Swift's
+/// trapping float-to-int conversion, whose range check keeps loops from vectorising (measured
+/// 3–10× slower): adding 2^23 puts round-to-nearest(v) in the low bits of the float's pattern,
+/// and one is taken off where that rounded up, which leaves the truncation.
+@inline(__always)
+func clampTruncateToByte(_ value: Float) -> UInt8 {
+    let v = min(max(value, 0), 255)
+    let shifted = v + 8_388_608
+    let nearest = UInt8(truncatingIfNeeded: shifted.bitPattern)
+    return shifted - 8_388_608 > v ? nearest &- 1 : nearest
 }
 
 /// Blend with a constant image (Brightness: 0; Contrast: the mean grey), in place.
@@ -92,7 +103,7 @@ func pillowSmooth(_ source: UnsafePointer<UInt8>, into output: UnsafeMutablePoin
             sum += Float(below[i &- 3]) * edge + Float(below[i]) * edge + Float(below[i &+ 3]) * edge
             sum += Float(row[i &- 3]) * edge + Float(row[i]) * centre + Float(row[i &+ 3]) * edge
             sum += Float(above[i &- 3]) * edge + Float(above[i]) * edge + Float(above[i &+ 3]) * edge
-            out[i] = sum <= 0 ? 0 : sum >= 255 ? 255 : UInt8(sum)
+            out[i] = clampTruncateToByte(sum)
         }
     }
     let last = (height &- 1) &* rowBytes
