@@ -303,8 +303,7 @@ public final class AugmentImage {
     public func adjustHue(_ hueFactor: Float) {
         precondition(abs(hueFactor) <= 0.5, "hue factor \(hueFactor) is not in [-0.5, 0.5]")
         let shift = UInt8(truncatingIfNeeded: Int32(Double(hueFactor) * 255))
-        let p = pixels
-        for i in 0..<pixelCount { pillowShiftHue(p + i &* 3, shift: shift) }
+        pillowShiftHue(pixels, pixelCount: pixelCount, shift: shift)
     }
 
     // MARK: ImageOps (lookup tables)

@@ -112,54 +112,81 @@ func pillowSmooth(_ source: UnsafePointer<UInt8>, into output: UnsafeMutablePoin
 
 // MARK: - Hue (torchvision's adjust_hue on PIL: convert("HSV"), H += shift mod 256, back to RGB)
 
-/// Convert.c `rgb2hsv_row` then `hsv2rgb` with H moved by `shift` (mod 256), on one pixel.
-/// The C mixes float variables with double constants: `2.0 + rc - bc` and `h / 6.0 + 1.0` are
-/// double expressions stored back into floats, `fs * f` is a float product while
-/// `fs * (1.0 - f)` is a double one, and round() rounds half away from zero.
-@inline(__always)
-func pillowShiftHue(_ q: UnsafeMutablePointer<UInt8>, shift: UInt8) {
-    let r = q[0], g = q[1], b = q[2]
-    let maxc = max(r, max(g, b)), minc = min(r, min(g, b))
-    var h: UInt8 = 0, s: UInt8 = 0
-    let v = maxc
-    if minc != maxc {
+/// hsv2rgb's per-level values, which depend on one byte each: the sector floor(h·6/255) and its
+/// fraction f (a float) for every H, and fs = S / 255 (a float) for every S. Computed once with
+/// Convert.c's expressions; looking them up saves three double divisions per pixel.
+final class PillowHSVTables: @unchecked Sendable {
+    // @unchecked Sendable: written once in init, read-only afterwards.
+    static let shared = PillowHSVTables()
+    let sector = UnsafeMutablePointer<Int>.allocate(capacity: 256)
+    let fraction = UnsafeMutablePointer<Float>.allocate(capacity: 256)
+    let saturation = UnsafeMutablePointer<Float>.allocate(capacity: 256)
+    private init() {
+        for level in 0..<256 {
+            let scaled = Double(Float(level)) * 6.0 / 255.0
+            let i = Int(scaled)  // floor: scaled is in [0, 6]
+            sector[level] = i % 6
+            fraction[level] = Float(scaled - Double(Float(i)))
+            saturation[level] = Float(Double(Float(level)) / 255.0)
+        }
+    }
+}
+
+/// Convert.c `rgb2hsv_row` then `hsv2rgb` with H moved by `shift` (mod 256), on each pixel, in
+/// place. The C mixes float variables with double constants: `2.0 + rc - bc` and
+/// `h / 6.0 + 1.0` are double expressions stored back into floats, `fs * f` is a float product
+/// while `fs * (1.0 - f)` is a double one, and round() rounds half away from zero.
+func pillowShiftHue(_ pixels: UnsafeMutablePointer<UInt8>, pixelCount: Int, shift: UInt8) {
+    let tables = PillowHSVTables.shared
+    let sectors = tables.sector, fractions = tables.fraction, saturations = tables.saturation
+    for pixel in 0..<pixelCount {
+        let q = pixels + pixel &* 3
+        let r = q[0], g = q[1], b = q[2]
+        let maxc = max(r, max(g, b)), minc = min(r, min(g, b))
+        // Grey stays grey: S = 0 comes back as (V, V, V) whatever H is.
+        if minc == maxc { continue }
+        let v = maxc
         let cr = Float(maxc &- minc)
-        let sf = cr / Float(maxc)
-        let rc = Float(maxc &- r) / cr, gc = Float(maxc &- g) / cr, bc = Float(maxc &- b) / cr
+        // Each branch divides only the two differences it uses (the C computes all three).
         var hf: Float
         if r == maxc {
-            hf = bc - gc
+            hf = Float(maxc &- b) / cr - Float(maxc &- g) / cr
         } else if g == maxc {
-            hf = Float(2.0 + Double(rc) - Double(bc))
+            hf = Float(2.0 + Double(Float(maxc &- r) / cr) - Double(Float(maxc &- b) / cr))
         } else {
-            hf = Float(4.0 + Double(gc) - Double(rc))
+            hf = Float(4.0 + Double(Float(maxc &- g) / cr) - Double(Float(maxc &- r) / cr))
         }
-        // fmod of a positive value: h / 6 + 1 lies in (0.8, 1.9).
-        hf = Float((Double(hf) / 6.0 + 1.0).truncatingRemainder(dividingBy: 1.0))
-        h = clip8(Int(Double(hf) * 255.0))
-        s = clip8(Int(Double(sf) * 255.0))
+        // fmod(h / 6 + 1, 1) of a value in (0.8, 1.9): subtracting 1 is exact there (Sterbenz).
+        let wrapped = Double(hf) / 6.0 + 1.0
+        hf = Float(wrapped >= 1 ? wrapped - 1 : wrapped)
+        let h = clip8(Int(Double(hf) * 255.0)) &+ shift
+        let s = clip8(Int(Double(cr / Float(maxc)) * 255.0))
+        if s == 0 {
+            q[0] = v; q[1] = v; q[2] = v
+            continue
+        }
+        let f = fractions[Int(h)], fs = saturations[Int(s)]
+        let vd = Double(Float(v))
+        let p = clip8(roundHalfAway(vd * (1.0 - Double(fs))))
+        let qq = clip8(roundHalfAway(vd * (1.0 - Double(fs * f))))
+        let t = clip8(roundHalfAway(vd * (1.0 - Double(fs) * (1.0 - Double(f)))))
+        switch sectors[Int(h)] {
+        case 0: q[0] = v; q[1] = t; q[2] = p
+        case 1: q[0] = qq; q[1] = v; q[2] = p
+        case 2: q[0] = p; q[1] = v; q[2] = t
+        case 3: q[0] = p; q[1] = qq; q[2] = v
+        case 4: q[0] = t; q[1] = p; q[2] = v
+        default: q[0] = v; q[1] = p; q[2] = qq
+        }
     }
-    h &+= shift
-    if s == 0 {
-        q[0] = v; q[1] = v; q[2] = v
-        return
-    }
-    let sector = Double(Float(h)) * 6.0 / 255.0
-    let i = Int(sector.rounded(.down))  // 0…6
-    let f = Float(sector - Double(Float(i)))
-    let fs = Float(Double(Float(s)) / 255.0)
-    let vd = Double(Float(v))
-    let p = clip8(Int((vd * (1.0 - Double(fs))).rounded()))
-    let qq = clip8(Int((vd * (1.0 - Double(fs * f))).rounded()))
-    let t = clip8(Int((vd * (1.0 - Double(fs) * (1.0 - Double(f)))).rounded()))
-    switch i % 6 {
-    case 0: q[0] = v; q[1] = t; q[2] = p
-    case 1: q[0] = qq; q[1] = v; q[2] = p
-    case 2: q[0] = p; q[1] = v; q[2] = t
-    case 3: q[0] = p; q[1] = qq; q[2] = v
-    case 4: q[0] = t; q[1] = p; q[2] = v
-    default: q[0] = v; q[1] = p; q[2] = qq
-    }
+}
+
+/// C's round() for 0 ≤ y < 2^52 (half away from zero), inline: the fraction y − trunc(y) is
+/// exact in that range.
+@inline(__always)
+func roundHalfAway(_ y: Double) -> Int {
+    let whole = Int(y)
+    return y - Double(whole) >= 0.5 ? whole &+ 1 : whole
 }
 
 /// Pillow's CLIP8: clamp an int to a byte.
