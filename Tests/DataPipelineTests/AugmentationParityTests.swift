@@ -269,8 +269,9 @@ final class AugmentChoiceTests: XCTestCase {
             let (seenLow, seenHigh) = ranges[name]!
             XCTAssertGreaterThanOrEqual(seenLow, low, name)
             XCTAssertLessThanOrEqual(seenHigh, high, name)
-            XCTAssertLessThan(seenLow - low, 0.001 * (high - low) * 10, name)
-            XCTAssertLessThan(high - seenHigh, 0.001 * (high - low) * 10, name)
+            // 28,000 uniform draws come within 1% of both ends of the range.
+            XCTAssertLessThan(seenLow - low, 0.01 * (high - low), name)
+            XCTAssertLessThan(high - seenHigh, 0.01 * (high - low), name)
         }
         // A jitter above 1 keeps the lower end at 0 (torchvision's max(0, 1 − x)).
         let strong = TrainTransform(colorJitter: ColorJitter(1.5))
