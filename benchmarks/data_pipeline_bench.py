@@ -8,8 +8,11 @@ normalise.
   - Tiny-ImageNet train transform: RandomCrop(64, padding=4) + RandomHorizontalFlip
 PyTorch side: PIL.Image.open(...).convert("RGB") → transforms → ToTensor → Normalize, in one
 process with torch.set_num_threads(1). Our side: `swift-dp-train bench-data --workers 1`.
+`--auto-augment trivial-augment-wide` and `--color-jitter F|B,C,S,H` add the same training
+augmentations on both sides, after the flip (TrivialAugmentWide first when both are given).
 
-    venv/bin/python benchmarks/data_pipeline_bench.py [--work /tmp/sdt-databench] [--images 256]
+    venv/bin/python benchmarks/data_pipeline_bench.py [--work /tmp/sdt-databench] [--images 256] \
+        [--auto-augment trivial-augment-wide] [--color-jitter 0.4]
 """
 import argparse
 import os
@@ -57,10 +60,10 @@ def time_pil(files, transform, passes=3):
     return statistics.median(rates)
 
 
-def time_ours(binary, data, size, preset, count):
+def time_ours(binary, data, size, preset, count, augment_flags):
     out = subprocess.run([binary, "bench-data", "--data", data, "--format", "imagefolder", "--val-split", "0.01",
                           "--image-size", str(size), "--train-transform", preset, "--workers", "1",
-                          "--limit", str(count)], check=True, capture_output=True, text=True).stdout
+                          "--limit", str(count)] + augment_flags, check=True, capture_output=True, text=True).stdout
     return float(out.split(": ")[-1].split(" images/s")[0]), out.strip()
 
 
@@ -69,23 +72,38 @@ def main():
     parser.add_argument("--work", default="/tmp/sdt-databench")
     parser.add_argument("--images", type=int, default=256)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/swift-dp-train"))
+    parser.add_argument("--auto-augment", default="none", choices=["none", "trivial-augment-wide"])
+    parser.add_argument("--color-jitter", default=None, help="F or B,C,S,H, as for train")
     args = parser.parse_args()
     torch.set_num_threads(1)
     normalize = transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    # The augmentations, in the trainer's order: TrivialAugmentWide, then ColorJitter.
+    augment, augment_flags, suffix = [], [], ""
+    if args.auto_augment == "trivial-augment-wide":
+        augment.append(transforms.TrivialAugmentWide())
+        augment_flags += ["--auto-augment", args.auto_augment]
+        suffix += " + TrivialAugmentWide"
+    if args.color_jitter:
+        values = [float(v) for v in args.color_jitter.split(",")]
+        b, c, s, h = values * 3 + [0.0] if len(values) == 1 else values
+        augment.append(transforms.ColorJitter(b, c, s, h))
+        augment_flags += ["--color-jitter", args.color_jitter]
+        suffix += f" + ColorJitter({b}, {c}, {s}, {h})"
     rows = []
-    for name, size, shape, preset, transform in [
-        ("ImageNet train (500×375 → RandomResizedCrop 224 + flip)", 224, (500, 375), "imagenet",
-         transforms.Compose([transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip(),
-                             transforms.ToTensor(), normalize])),
-        ("Tiny-ImageNet train (64×64 → RandomCrop 64 pad 4 + flip)", 64, (64, 64), "tiny-imagenet",
-         transforms.Compose([transforms.RandomCrop(64, padding=4), transforms.RandomHorizontalFlip(),
-                             transforms.ToTensor(), normalize])),
+    for name, size, shape, preset, crop in [
+        ("ImageNet train (500×375 → RandomResizedCrop 224 + flip", 224, (500, 375), "imagenet",
+         transforms.RandomResizedCrop(224)),
+        ("Tiny-ImageNet train (64×64 → RandomCrop 64 pad 4 + flip", 64, (64, 64), "tiny-imagenet",
+         transforms.RandomCrop(64, padding=4)),
     ]:
+        name += suffix + ")"
+        transform = transforms.Compose([crop, transforms.RandomHorizontalFlip()] + augment
+                                       + [transforms.ToTensor(), normalize])
         data = os.path.join(args.work, f"{shape[0]}x{shape[1]}")
         make_tree(data, args.images, shape)
         files = sorted(os.path.join(r, f) for r, _, fs in os.walk(os.path.join(data, "train")) for f in fs)
         pil = time_pil(files, transform)
-        ours, line = time_ours(args.binary, data, size, preset, len(files))
+        ours, line = time_ours(args.binary, data, size, preset, len(files), augment_flags)
         print(line)
         rows.append(f"| {name} | {len(files)} | {ours:.0f} | {pil:.0f} | {ours / pil:.2f}× |")
     table = ("| transform | images | swift-dp-train images/s (1 worker) | PIL + torchvision images/s (1 thread) | ratio |\n"

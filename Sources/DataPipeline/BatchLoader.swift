@@ -96,6 +96,7 @@ public final class BatchLoader: @unchecked Sendable {
         decoder.maxPixels = maxPixels
         var image = RGBImage(width: 0, height: 0, pixels: [])
         var bytes: [UInt8] = []  // the file's bytes, storage reused from image to image
+        let canvas = AugmentImage()  // the uint8 crop when augmentations are on, reused
         while true {
             // Claim the next batch index together with a free buffer, so batches are claimed
             // in order and the consumer's next batch always has a buffer: no deadlock.
@@ -112,7 +113,7 @@ public final class BatchLoader: @unchecked Sendable {
             nextToClaim += 1
             condition.unlock()
 
-            fill(batch, index: k, decoder: decoder, image: &image, bytes: &bytes)
+            fill(batch, index: k, decoder: decoder, image: &image, bytes: &bytes, canvas: canvas)
 
             condition.lock()
             ready[k] = batch
@@ -121,7 +122,8 @@ public final class BatchLoader: @unchecked Sendable {
         }
     }
 
-    private func fill(_ batch: Batch, index k: Int, decoder: ImageDecoder, image: inout RGBImage, bytes: inout [UInt8]) {
+    private func fill(_ batch: Batch, index k: Int, decoder: ImageDecoder, image: inout RGBImage, bytes: inout [UInt8],
+                      canvas: AugmentImage) {
         let start = k * batchSize, end = min(start + batchSize, indices.count)
         batch.index = k
         batch.count = 0
@@ -148,14 +150,15 @@ public final class BatchLoader: @unchecked Sendable {
                     let region = scaleRegion(choice.region, width: width, height: height, scaledWidth: image.width,
                                              scaledHeight: image.height)
                     let cropped = resizedCrop(image, region: region, size: imageSize)
-                    cropFlipNormalize(cropped, CropChoice(top: 0, left: 0, flip: choice.flip), size: imageSize, into: slot)
+                    cropFlipAugmentNormalize(cropped, CropChoice(top: 0, left: 0, flip: choice.flip), transform,
+                                             sampleIndex: sampleIndex, canvas: canvas, into: slot)
                 case .train(let transform):
                     try decoder.decode(bytes, into: &image)
                     let source = resize(image, shorterSide: imageSize)
                     let choice = trainCropChoice(height: source.height, width: source.width, size: imageSize, padding: 4,
                                                  seed: seed, epoch: epoch, sampleIndex: sampleIndex,
                                                  flipProbability: transform.flipProbability)
-                    cropFlipNormalize(source, choice, size: imageSize, into: slot)
+                    cropFlipAugmentNormalize(source, choice, transform, sampleIndex: sampleIndex, canvas: canvas, into: slot)
                 case .eval(let resize):
                     try decoder.decode(bytes, into: &image)
                     evalTransform(image, resize: resize ?? imageSize, size: imageSize, into: slot)
@@ -169,5 +172,19 @@ public final class BatchLoader: @unchecked Sendable {
             }
         }
         batch.images.resize(n: batch.count, h: imageSize, w: imageSize, c: 3)
+    }
+
+    /// The training crop and flip, then (only when the transform has any) the augmentations
+    /// on its bytes, then normalisation. Without augmentations this is `cropFlipNormalize`
+    /// itself, so runs that do not ask for them are unchanged bit for bit.
+    private func cropFlipAugmentNormalize(_ source: RGBImage, _ crop: CropChoice, _ transform: TrainTransform,
+                                          sampleIndex: Int, canvas: AugmentImage, into slot: UnsafeMutablePointer<Float>) {
+        guard let choice = trainAugmentChoice(transform, seed: seed, epoch: epoch, sampleIndex: sampleIndex) else {
+            cropFlipNormalize(source, crop, size: imageSize, into: slot)
+            return
+        }
+        canvas.loadCrop(of: source, crop, size: imageSize)
+        canvas.apply(choice)
+        normalize(canvas.pixels, pixelCount: imageSize * imageSize, into: slot)
     }
 }

@@ -20,6 +20,8 @@ public enum Augmentation: Sendable, Equatable {
 ///   RandomHorizontalFlip(p): the Tiny-ImageNet / CIFAR recipe for small images.
 /// - `randomResizedCrop`: RandomResizedCrop(S, scale (0.08, 1), ratio (3/4, 4/3)),
 ///   RandomHorizontalFlip(p): torchvision's ImageNet recipe.
+/// Either may be followed by TrivialAugmentWide and/or ColorJitter on the uint8 crop
+/// (Augmentations.swift), before normalisation; both are off by default.
 public struct TrainTransform: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable { case padCrop = "pad-crop", randomResizedCrop = "random-resized-crop" }
     public var kind: Kind
@@ -28,11 +30,20 @@ public struct TrainTransform: Sendable, Equatable {
     /// the crop at least S pixels each way, then resize. Several times less decoding for
     /// large photos; pixels differ slightly from decode-then-resize, which evaluation keeps.
     public var fastDecode: Bool
-    public init(kind: Kind = .padCrop, flipProbability: Float = 0.5, fastDecode: Bool = true) {
+    /// nil or all zero: no colour jitter.
+    public var colorJitter: ColorJitter?
+    public var autoAugment: AutoAugmentPolicy
+    public init(kind: Kind = .padCrop, flipProbability: Float = 0.5, fastDecode: Bool = true,
+                colorJitter: ColorJitter? = nil, autoAugment: AutoAugmentPolicy = .none) {
         self.kind = kind
         self.flipProbability = flipProbability
         self.fastDecode = fastDecode
+        self.colorJitter = colorJitter
+        self.autoAugment = autoAugment
     }
+
+    /// Whether the crop goes through the uint8 augmentation stage at all.
+    public var augments: Bool { autoAugment != .none || colorJitter?.isActive == true }
 }
 
 /// The smallest of 1/8, 1/4, 1/2 and 1 (in eighths) at which `region` still spans at least
@@ -81,6 +92,48 @@ public func evalTransform(_ image: RGBImage, resize shorterSide: Int, size: Int,
     let source = resize(image, shorterSide: shorterSide)
     let region = centerCropRegion(height: source.height, width: source.width, cropHeight: size, cropWidth: size)
     cropFlipNormalize(source, region.cropChoice(), size: size, into: output)
+}
+
+/// Crop (zero outside the image) and optional flip into S×S×3 bytes: `cropFlipNormalize`
+/// without the normalisation, for the augmentations that work on bytes.
+public func cropFlip(_ image: RGBImage, _ choice: CropChoice, size: Int, into output: UnsafeMutablePointer<UInt8>) {
+    let w = image.width, h = image.height
+    image.pixels.withUnsafeBufferPointer { src in
+        let p = src.baseAddress!
+        for y in 0..<size {
+            let sy = choice.top &+ y
+            let row = output + y &* size &* 3
+            guard sy >= 0 && sy < h else {
+                row.update(repeating: 0, count: size &* 3)
+                continue
+            }
+            for x in 0..<size {
+                let sx = choice.left &+ (choice.flip ? size &- 1 &- x : x)
+                let o = row + x &* 3
+                if sx >= 0 && sx < w {
+                    let q = p + (sy &* w &+ sx) &* 3
+                    o[0] = q[0]; o[1] = q[1]; o[2] = q[2]
+                } else {
+                    o[0] = 0; o[1] = 0; o[2] = 0
+                }
+            }
+        }
+    }
+}
+
+/// ToTensor + Normalize of `pixelCount` RGB pixels into an NHWC slot, with the very arithmetic
+/// of `cropFlipNormalize` (so an augmentation that changes nothing changes no float).
+public func normalize(_ pixels: UnsafePointer<UInt8>, pixelCount: Int, into output: UnsafeMutablePointer<Float>) {
+    let (m0, m1, m2) = imagenetMean
+    let (s0, s1, s2) = imagenetStd
+    let scale0 = 1 / (255 * s0), scale1 = 1 / (255 * s1), scale2 = 1 / (255 * s2)
+    let zero0 = -m0 / s0, zero1 = -m1 / s1, zero2 = -m2 / s2
+    for i in 0..<pixelCount {
+        let q = pixels + i &* 3, o = output + i &* 3
+        o[0] = Float(q[0]) * scale0 + zero0
+        o[1] = Float(q[1]) * scale1 + zero1
+        o[2] = Float(q[2]) * scale2 + zero2
+    }
 }
 
 /// Crop (zero outside the image), optional flip, normalise: one pass into an NHWC slot.

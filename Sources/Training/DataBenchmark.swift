@@ -14,6 +14,9 @@ public struct DataBenchmarkOptions: Sendable {
     public var limit = 512
     public var passes = 3
     public var exactDecode = false
+    /// As `TrainConfig.colorJitter` / `autoAugment`: the training augmentations to include.
+    public var colorJitter: [Float]?
+    public var autoAugment = AutoAugmentPolicy.none.rawValue
     public init() {}
 }
 
@@ -37,6 +40,8 @@ public func runDataBenchmark(_ options: DataBenchmarkOptions) throws -> DataBenc
     config.imageSize = options.imageSize
     config.trainTransformPreset = options.trainTransformPreset
     config.exactDecode = options.exactDecode
+    config.colorJitter = options.colorJitter
+    config.autoAugment = options.autoAugment
     let transform = try config.trainTransform()
     let indices = Array(0..<min(options.limit, data.train.count))
     guard !indices.isEmpty else { throw TrainingError("no training images to read") }
@@ -55,9 +60,13 @@ public func runDataBenchmark(_ options: DataBenchmarkOptions) throws -> DataBenc
         if pass > 0 { rates.append(Double(images) / Date().timeIntervalSince(started)) }
     }
     let median = rates.sorted()[rates.count / 2]
-    let name = transform.kind == .randomResizedCrop
+    var name = transform.kind == .randomResizedCrop
         ? "RandomResizedCrop(\(options.imageSize)) + flip, \(options.exactDecode ? "exact" : "DCT-scaled") decode"
         : "RandomCrop(\(options.imageSize), padding 4) + flip"
+    if transform.autoAugment == .trivialAugmentWide { name += " + TrivialAugmentWide" }
+    if let jitter = transform.colorJitter {
+        name += " + ColorJitter(\(jitter.brightness), \(jitter.contrast), \(jitter.saturation), \(jitter.hue))"
+    }
     return DataBenchmarkResult(imagesPerSecond: median, imagesPerSecondPerWorker: median / Double(options.workers),
                                images: indices.count, workers: options.workers, transform: name)
 }

@@ -62,6 +62,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var exactDecode = false
     /// Horizontal-flip probability of the training transform.
     public var hflip: Float = 0.5
+    /// ColorJitter strengths [brightness, contrast, saturation, hue] on the training crop; nil = off.
+    public var colorJitter: [Float]?
+    /// Automatic augmentation of the training crop: none or trivial-augment-wide.
+    public var autoAugment = AutoAugmentPolicy.none.rawValue
     /// Classifier head: `linear` or `mlp:<hidden>` (see `ClassifierHead`).
     public var head = "linear"
     /// Train the head alone; the backbone runs in eval mode (BatchNorm running statistics).
@@ -150,7 +154,32 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         default:
             throw TrainingError("unknown --train-transform '\(trainTransformPreset)'; use auto, imagenet, tiny-imagenet or small")
         }
-        return TrainTransform(kind: kind, flipProbability: hflip, fastDecode: !exactDecode)
+        guard let policy = AutoAugmentPolicy(rawValue: autoAugment) else {
+            throw TrainingError("unknown --auto-augment '\(autoAugment)'; use "
+                                + AutoAugmentPolicy.allCases.map(\.rawValue).joined(separator: " or "))
+        }
+        var jitter: ColorJitter?
+        if let values = colorJitter {
+            guard values.count == 4 else { throw TrainingError("--color-jitter takes F or B,C,S,H (got \(values.count) numbers)") }
+            let candidate = ColorJitter(brightness: values[0], contrast: values[1], saturation: values[2], hue: values[3])
+            if let problem = candidate.problem { throw TrainingError("--color-jitter: \(problem)") }
+            jitter = candidate.isActive ? candidate : nil
+        }
+        return TrainTransform(kind: kind, flipProbability: hflip, fastDecode: !exactDecode, colorJitter: jitter,
+                              autoAugment: policy)
+    }
+
+    /// `--color-jitter` text: one number F (timm's: brightness = contrast = saturation = F, no
+    /// hue) or four, B,C,S,H (torchvision's ColorJitter arguments).
+    public static func parseColorJitter(_ text: String) throws -> [Float] {
+        let values = text.split(separator: ",", omittingEmptySubsequences: false)
+            .map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard values.allSatisfy({ $0 != nil }), values.count == 1 || values.count == 4 else {
+            throw TrainingError("--color-jitter takes one number F (brightness, contrast and saturation F, hue 0) "
+                                + "or four, B,C,S,H (got '\(text)')")
+        }
+        let numbers = values.map { $0! }
+        return numbers.count == 1 ? [numbers[0], numbers[0], numbers[0], 0] : numbers
     }
 
     /// The shorter side validation images are resized to before the centre crop: S ÷ 0.875
@@ -214,6 +243,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             throw TrainingError("--ema-decay must be between 0 and 1, e.g. 0.9998 (got \(decay))")
         }
         if let clip = clipGradNorm, !(clip > 0) { throw TrainingError("--clip-grad-norm must be positive (got \(clip))") }
+        _ = try trainTransform()
     }
 
     /// The peak learning rate on `worldSize` ranks: `learningRate`, or with `--lr-scaling linear`

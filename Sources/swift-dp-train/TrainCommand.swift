@@ -70,6 +70,12 @@ struct Train: ParsableCommand {
     @Flag(help: "With RandomResizedCrop, decode JPEGs at full size instead of the smallest DCT scale that covers the crop.")
     var exactDecode = false
 
+    @Option(help: "Training ColorJitter after crop and flip (torchvision's, on PIL semantics): F (timm style: brightness, contrast and saturation F, hue 0) or B,C,S,H. Off by default.")
+    var colorJitter: String?
+
+    @Option(help: "Training auto-augmentation after crop and flip: none or trivial-augment-wide (torchvision's TrivialAugmentWide). With --color-jitter too, TrivialAugmentWide runs first, then ColorJitter.")
+    var autoAugment = "none"
+
     @Option(help: "Classifier head: linear, or mlp:<hidden> for Linear → ReLU → Dropout(0.2) → Linear (tensors fc.0.*, fc.3.*).")
     var head = "linear"
 
@@ -213,6 +219,8 @@ struct Train: ParsableCommand {
         config.evalTransformPreset = evalTransform
         config.hflip = hflip
         config.exactDecode = exactDecode
+        config.colorJitter = try colorJitter.map(TrainConfig.parseColorJitter)
+        config.autoAugment = autoAugment
         config.freezeBackbone = freezeBackbone
         config.maxStepsPerEpoch = maxStepsPerEpoch
         config.interruptAfterEpoch = interruptAfterEpoch

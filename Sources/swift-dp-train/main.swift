@@ -140,10 +140,14 @@ struct BenchData: ParsableCommand {
     @Option(help: "Images per timed pass.") var limit = 512
     @Option(help: "Timed passes (after one warm-up pass); the median is reported.") var passes = 3
     @Flag(help: "Decode at full size (the exact path) instead of DCT-scaled.") var exactDecode = false
+    @Option(help: "Include ColorJitter (as for train): F or B,C,S,H.") var colorJitter: String?
+    @Option(help: "Include auto-augmentation (as for train): none or trivial-augment-wide.") var autoAugment = "none"
     @Option(help: "Also write the result as JSON to this file.") var json: String?
 
     func run() throws {
         var options = DataBenchmarkOptions()
+        options.colorJitter = try colorJitter.map(TrainConfig.parseColorJitter)
+        options.autoAugment = autoAugment
         options.dataset = dataset.selection
         options.imageSize = imageSize
         options.trainTransformPreset = trainTransform
