@@ -659,7 +659,13 @@ public final class Trainer {
               + "\(stepsPerEpoch) steps per epoch; run directory \(runDirectory)")
         let crop = trainTransform.kind == .randomResizedCrop ? "RandomResizedCrop(\(config.imageSize))"
             : "RandomCrop(\(config.imageSize), padding 4)"
-        print("transforms: train \(crop) + flip p=\(trainTransform.flipProbability); "
+        var augmentation = ""
+        if trainTransform.autoAugment != .none { augmentation += " + TrivialAugmentWide" }
+        if let jitter = trainTransform.colorJitter, jitter.isActive {
+            augmentation += " + ColorJitter(brightness \(jitter.brightness), contrast \(jitter.contrast), "
+                + "saturation \(jitter.saturation), hue \(jitter.hue))"
+        }
+        print("transforms: train \(crop) + flip p=\(trainTransform.flipProbability)\(augmentation); "
               + "eval Resize(\(evalResize)) + CenterCrop(\(config.imageSize))")
     }
 
