@@ -26,8 +26,12 @@ import Foundation
 // second thread's blocking ones, so `thread` becomes `nonblocking` there.
 
 /// How the gradient all-reduce overlaps backward (`--overlap`); Note [Overlapped all-reduce].
+/// `auto` is `off` when every rank is on one host and `nonblocking` otherwise: on shared
+/// memory the sum is memory-bound work that competes with backward for the same cores and
+/// memory bandwidth (measured: overlapping made a step slower), while over a network the
+/// time on the wire hides behind backward (benchmarks/README.md, "Exposed communication").
 public enum OverlapMode: String, Sendable, CaseIterable, Codable {
-    case nonblocking, thread, off
+    case auto, nonblocking, thread, off
 }
 
 /// Reduces one step's gradient buckets, overlapped with backward as `mode` says.
@@ -66,8 +70,14 @@ public final class OverlappedAllReduce: @unchecked Sendable {
         self.buckets = buckets
         self.communicator = communicator
         self.compression = compression
-        // One rank has nothing to overlap; an unlisted parameter layout has nothing to count.
-        self.mode = communicator.worldSize > 1 ? mode : .off
+        // One rank has nothing to overlap.
+        if communicator.worldSize == 1 {
+            self.mode = .off
+        } else if mode == .auto {
+            self.mode = communicator.localSize == communicator.worldSize ? .off : .nonblocking
+        } else {
+            self.mode = mode
+        }
         outstanding = buckets.buckets.map(\.count)
         let order = buckets.buckets.indices.sorted { buckets.buckets[$0].offset < buckets.buckets[$1].offset }
         startsAscending = order.map { buckets.buckets[$0].offset }
@@ -130,7 +140,7 @@ public final class OverlappedAllReduce: @unchecked Sendable {
         }
         precondition(self.gradients == gradients, "OverlappedAllReduce.finish: another buffer than beginBackward's")
         switch mode {
-        case .off:
+        case .off, .auto:
             buckets.allReduceSum(gradients, communicator: communicator, compression: compression)
         case .nonblocking:
             while launched < buckets.buckets.count { launch() }
@@ -162,7 +172,7 @@ public final class OverlappedAllReduce: @unchecked Sendable {
             handedOver += 1
             handOff.signal()
             handOff.unlock()
-        case .off:
+        case .off, .auto:
             break
         }
     }

@@ -20,7 +20,7 @@ public struct BenchmarkOptions: Sendable {
     public var communicate = true
     public var compression = GradientCompression.none
     /// How the all-reduce overlaps backward (Note [Overlapped all-reduce]).
-    public var overlap = OverlapMode.nonblocking
+    public var overlap = OverlapMode.auto
     public var bucketMB: Double = 25
     /// Time every layer category and kernel (Note [Per-layer profile]) and measure MFU.
     public var profile = false

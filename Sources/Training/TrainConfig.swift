@@ -124,7 +124,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// BatchNorm statistics of the global batch in training (PyTorch's SyncBatchNorm).
     public var syncBN = false
     /// How the gradient all-reduce overlaps backward (Note [Overlapped all-reduce]).
-    public var overlap = OverlapMode.nonblocking
+    public var overlap = OverlapMode.auto
     /// Gradient bucket size after the first (small) bucket, in MiB (PyTorch DDP's bucket_cap_mb).
     public var bucketMB: Double = 25
     /// Evaluation spread over `all` ranks (each image once) or done by `rank0` alone.

@@ -654,6 +654,13 @@ public final class Trainer {
         if config.lrScaling == "linear" {
             print("lr: \(config.learningRate) × global batch ÷ 256 = \(config.peakLearningRate(worldSize: comm.worldSize)) (--lr-scaling linear)")
         }
+        if comm.worldSize > 1 {
+            let sizes = gradientReduction.buckets.buckets.map(\.count)
+            print("gradient all-reduce: \(sizes.count) bucket(s) of up to \(String(format: "%.1f", Double(sizes.max() ?? 0) * 4 / 1_048_576)) MiB, "
+                  + "overlap \(gradientReduction.mode.rawValue)"
+                  + (config.overlap == .auto ? " (--overlap auto: \(comm.localSize == comm.worldSize ? "all ranks on one host" : "ranks on several hosts"))" : "")
+                  + (config.gradCompression == .none ? "" : ", \(config.gradCompression.rawValue) on the wire"))
+        }
         if let events = runLog?.eventFile { print("tensorboard: \(events) (tensorboard --logdir \(runDirectory))") }
         print("data: \(trainSet.count) training / \(valSet.count) validation images (\(dataFormat.rawValue) layout); "
               + "\(stepsPerEpoch) steps per epoch; run directory \(runDirectory)")

@@ -144,8 +144,8 @@ struct Train: ParsableCommand {
     @Flag(help: "BatchNorm normalises by the statistics of the global batch, all-reduced in every training forward and backward (PyTorch's SyncBatchNorm); for small per-rank batches.")
     var syncBn = false
 
-    @Option(help: "How the gradient all-reduce overlaps backward: nonblocking (MPI_Iallreduce per bucket as backward finishes it; the default), thread (a communication thread), off (all buckets after backward).")
-    var overlap = "nonblocking"
+    @Option(help: "How the gradient all-reduce overlaps backward: auto (the default: off when all ranks share one host, else nonblocking), nonblocking (MPI_Iallreduce per bucket as backward finishes it), thread (a communication thread), off (all buckets after backward).")
+    var overlap = "auto"
 
     @Option(help: "Gradient bucket size in MiB after a small first bucket (PyTorch DDP's bucket_cap_mb).")
     var bucketMb: Double = 25
@@ -234,7 +234,7 @@ struct Train: ParsableCommand {
         config.gradCompression = compression
         config.syncBN = syncBn
         guard let overlapMode = OverlapMode(rawValue: overlap) else {
-            throw ValidationError("--overlap must be nonblocking, thread or off (got '\(overlap)')")
+            throw ValidationError("--overlap must be auto, nonblocking, thread or off (got '\(overlap)')")
         }
         config.overlap = overlapMode
         config.bucketMB = bucketMb

@@ -39,8 +39,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Under mpirun: on (all-reduce the gradients every step, as training does) or off (the same compute without communication; the difference is the communication the step waits for).")
     var communication = "on"
     @Option(help: "Under mpirun: gradient compression for the all-reduce (none, fp16, bf16).") var gradCompression = "none"
-    @Option(help: "Under mpirun: how the all-reduce overlaps backward (nonblocking, thread, off), as train's --overlap.")
-    var overlap = "nonblocking"
+    @Option(help: "Under mpirun: how the all-reduce overlaps backward (auto, nonblocking, thread, off), as train's --overlap.")
+    var overlap = "auto"
     @Option(help: "Under mpirun: gradient bucket size in MiB, as train's --bucket-mb.") var bucketMb: Double = 25
     @Flag(help: "Also print where a step's time goes: forward and backward by layer category (conv by kernel and stride, BatchNorm, pooling, ...), the GEMM/im2col/col2im kernels inside them, GFLOP/s, and model-FLOP utilisation against a measured SGEMM.")
     var profile = false
@@ -48,7 +48,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         guard ["on", "off"].contains(communication) else { throw ValidationError("--communication takes on or off") }
         guard let overlapMode = OverlapMode(rawValue: overlap) else {
-            throw ValidationError("--overlap takes nonblocking, thread or off")
+            throw ValidationError("--overlap takes auto, nonblocking, thread or off")
         }
         guard bucketMb > 0 else { throw ValidationError("--bucket-mb must be positive") }
         guard let compression = GradientCompression(rawValue: gradCompression) else {

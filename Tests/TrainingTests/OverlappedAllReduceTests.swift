@@ -19,7 +19,8 @@ private final class RecordingCommunicator: Communicator, @unchecked Sendable {
     var rank: Int { 0 }
     var worldSize: Int { 2 }
     var localRank: Int { 0 }
-    var localSize: Int { 2 }
+    /// Ranks on this host: 2 = both ranks on one host, 1 = the other rank elsewhere.
+    var localSize = 2
     func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int) {
         record(.started(offset: buffer - base!, count: count, thread: !Thread.isMainThread))
     }
@@ -100,7 +101,7 @@ final class OverlappedAllReduceTests: XCTestCase {
             XCTAssertEqual(comm.waits, 1)
         case .thread:
             XCTAssertTrue(starts.allSatisfy { $0.3 }, "sums run on the communication thread")
-        case .off:
+        case .off, .auto:  // auto is off here: both ranks on one host
             XCTAssertGreaterThan(starts[0].0, lastReady, "off: after backward")
         }
     }
@@ -120,6 +121,19 @@ final class OverlappedAllReduceTests: XCTestCase {
     /// from the head's start, and the backbone, which runs no backward, reports nothing.
     func testFrozenBackboneReducesTheHead() throws {
         try checkSchedule("resnet18", imageSize: 32, mode: .nonblocking, frozen: true)
+    }
+
+    /// `auto` overlaps only across hosts: on one host the sum competes with backward for the
+    /// same cores and memory (Note [Overlapped all-reduce]).
+    func testAutoOverlapsOnlyAcrossHosts() {
+        let buckets = GradientBuckets(parameters: [(0, 10)], totalCount: 10)
+        let sameHost = RecordingCommunicator(), twoHosts = RecordingCommunicator()
+        twoHosts.localSize = 1
+        XCTAssertEqual(OverlappedAllReduce(buckets: buckets, communicator: sameHost, compression: .none, mode: .auto).mode, .off)
+        XCTAssertEqual(OverlappedAllReduce(buckets: buckets, communicator: twoHosts, compression: .none, mode: .auto).mode,
+                       .nonblocking)
+        XCTAssertEqual(OverlappedAllReduce(buckets: buckets, communicator: SingleProcessCommunicator(), compression: .none,
+                                           mode: .nonblocking).mode, .off, "one rank: nothing to overlap")
     }
 
     /// Gradients that become final out of bucket order (a later bucket first) wait for the
