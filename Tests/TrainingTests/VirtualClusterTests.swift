@@ -19,6 +19,7 @@ final class VirtualClusterTests: XCTestCase {
     var scratch: URL?
     var lockFD: Int32 = -1
     var clusterUp = false
+    var ipCommand = "ip"
 
     var clusterScript: String { packageRoot.appendingPathComponent("cluster/vcluster").path }
     var clusterMPIRun: String { packageRoot.appendingPathComponent("cluster/mpirun").path }
@@ -40,6 +41,7 @@ final class VirtualClusterTests: XCTestCase {
         guard findExecutable("unshare") != nil else { throw XCTSkip("no `unshare` (util-linux)") }
 
         // One test run at a time per machine: the cluster's names and addresses are fixed.
+        ipCommand = ip
         try takeLock("/run/lock/\(Self.prefix)-vcluster-test.lock")
         do {
             try bringUpCluster(ip: ip)
@@ -138,32 +140,10 @@ final class VirtualClusterTests: XCTestCase {
         let scratch = try XCTUnwrap(scratch)
         let data = scratch.appendingPathComponent("data"), run = scratch.appendingPathComponent("run")
         try makeTinyImageNetFixture(at: data, classes: 3, trainPerClass: 40, valPerClass: 2, size: 32)
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: clusterMPIRun)
-        process.arguments = ["-np", "2", swiftDPTrainBinary()!, "train", "--data", data.path, "--image-size", "32",
-                             "--batch-size", "4", "--workers", "1", "--threads", "1", "--epochs", "100", "--log-every", "1",
-                             "--quiet", "--no-tensorboard", "--output", run.path]
-        process.environment = ProcessInfo.processInfo.environment.merging(clusterEnvironment) { _, new in new }
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let collected = OutputCollector(output.fileHandleForReading)
-        defer {
-            if process.isRunning { process.terminate(); Thread.sleep(forTimeInterval: 3) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        }
-
-        // Wait for training to be under way (a few step lines), then kill rank 1.
-        let start = Date()
-        while (try? metricsLines(run).count) ?? 0 < 3 {
-            guard Date().timeIntervalSince(start) < 120, process.isRunning else {
-                return XCTFail("training never started:\n\(collected.text)")
-            }
-            Thread.sleep(forTimeInterval: 0.2)
-        }
+        let (process, collected) = try startTraining(data: data, run: run)
+        defer { stop(process) }
+        // Training under way (a few step lines), then kill rank 1.
+        guard waitForSteps(run: run, process: process, output: collected) else { return }
         let ranks = rankProcesses(marker: run.path)
         guard let victim = ranks[1] else { return XCTFail("no rank 1 among \(ranks):\n\(collected.text)") }
         // The ranks really are on different hosts: rank 0 in host 1's namespace, rank 1 in host 2's.
@@ -191,7 +171,77 @@ final class VirtualClusterTests: XCTestCase {
         print(String(format: "job ended %.1f s after rank 1 on %@-h2 was killed", seconds, Self.prefix))
     }
 
+    /// Host 2's network link goes down mid-epoch: its rank falls silent, the stall watchdog
+    /// names it and aborts the job, and — with tcp_retries2 = 5, as cluster/up sets it —
+    /// mpirun gives up on the unreachable host's daemon and exits within 60 s; nothing is
+    /// left on either host.
+    func testLinkDownOnRemoteHostEndsTheJob() throws {
+        let scratch = try XCTUnwrap(scratch)
+        let data = scratch.appendingPathComponent("data"), run = scratch.appendingPathComponent("run")
+        try makeTinyImageNetFixture(at: data, classes: 3, trainPerClass: 40, valPerClass: 2, size: 32)
+        let (process, collected) = try startTraining(data: data, run: run, ["--collective-timeout", "5"])
+        defer { stop(process) }
+        guard waitForSteps(run: run, process: process, output: collected) else { return }
+
+        let down = try runProcess(ipCommand, ["-n", "\(Self.prefix)-h2", "link", "set", "eth0", "down"], timeout: 10)
+        XCTAssertEqual(down.status, 0, down.output)
+        let downAt = Date()
+        while process.isRunning && Date().timeIntervalSince(downAt) < 60 { Thread.sleep(forTimeInterval: 0.2) }
+        let seconds = Date().timeIntervalSince(downAt)
+        XCTAssertFalse(process.isRunning, "mpirun still runs 60 s after host 2's link went down:\n\(collected.text)")
+        process.waitUntilExit()
+        XCTAssertNotEqual(process.terminationStatus, 0)
+        let text = collected.text
+        XCTAssertTrue(text.contains("rank 1 on \(Self.prefix)-h2") && text.contains("silent"),
+                      "the stall report does not name rank 1 on host 2 as silent:\n\(text)")
+        // The cut-off host's daemon and rank notice on their own (the rank's watchdog gives up
+        // after its grace period; the daemon loses mpirun).
+        var leftovers = jobProcesses(marker: run.path)
+        let settle = Date()
+        while !leftovers.isEmpty && Date().timeIntervalSince(settle) < 45 {
+            Thread.sleep(forTimeInterval: 0.5)
+            leftovers = jobProcesses(marker: run.path)
+        }
+        XCTAssertTrue(leftovers.isEmpty, "left running after the job ended: \(leftovers)\n\(text)")
+        print(String(format: "mpirun exited %.1f s after host 2's link went down; nothing left %.1f s after that",
+                     seconds, Date().timeIntervalSince(settle)))
+    }
+
     // MARK: helpers
+
+    /// `train` on both hosts for up to 100 epochs (stopped by the test), one step line per step.
+    func startTraining(data: URL, run: URL, _ extra: [String] = []) throws -> (Process, OutputCollector) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: clusterMPIRun)
+        process.arguments = ["-np", "2", swiftDPTrainBinary()!, "train", "--data", data.path, "--image-size", "32",
+                             "--batch-size", "4", "--workers", "1", "--threads", "1", "--epochs", "100", "--log-every", "1",
+                             "--quiet", "--no-tensorboard", "--output", run.path] + extra
+        process.environment = ProcessInfo.processInfo.environment.merging(clusterEnvironment) { _, new in new }
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return (process, OutputCollector(output.fileHandleForReading))
+    }
+
+    /// Waits until the run has logged a few steps; false (with a failure) if it never does.
+    func waitForSteps(run: URL, process: Process, output: OutputCollector) -> Bool {
+        let start = Date()
+        while (try? metricsLines(run).count) ?? 0 < 3 {
+            guard Date().timeIntervalSince(start) < 120, process.isRunning else {
+                XCTFail("training never started:\n\(output.text)")
+                return false
+            }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        return true
+    }
+
+    func stop(_ process: Process) {
+        if process.isRunning { process.terminate(); Thread.sleep(forTimeInterval: 3) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
 
     func cluster(_ arguments: String...) throws -> ProcessOutcome {
         try runProcess(clusterScript, arguments, environment: clusterEnvironment, timeout: 60)
