@@ -20,7 +20,9 @@ import Foundation
 //   MPI_Allreduce on the thread, tried first, busy-polled and took a core from backward
 //   where ranks fill the cores.
 // - `off`: all buckets after backward, one after another.
-// benchmarks/overlap_bench.sh measures the three (results in benchmarks/README.md).
+// benchmarks/overlap_bench.sh measures the three (results in benchmarks/README.md): across
+// hosts both overlapping modes hide about a third of the all-reduce; on one host they slow
+// the step, which is why `auto` turns overlap off there.
 // --sync-bn's all-reduces run on the main thread inside backward, on the same communicator:
 // legal beside non-blocking sums started in the same order on every rank, not beside a
 // second thread's blocking ones, so `thread` becomes `nonblocking` there.
