@@ -31,6 +31,8 @@ def main():
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--mode", choices=["train", "eval"], default="train",
+                        help="eval: forward alone under torch.inference_mode(), as `bench --mode eval`")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -38,7 +40,7 @@ def main():
     for spec in args.specs:
         name, size, batch = spec.split(":")
         size, batch = int(size), int(batch)
-        model = build(name).train()
+        model = build(name).train(args.mode == "train")
         x = torch.randn(batch, 3, size, size)
         y = torch.randint(0, 1000, (batch,))
         if args.channels_last:
@@ -48,14 +50,18 @@ def main():
         times = []
         for step in range(args.warmup + args.steps):
             started = time.perf_counter()
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
+            if args.mode == "eval":
+                with torch.inference_mode():
+                    model(x)
+            else:
+                opt.zero_grad()
+                nn.functional.cross_entropy(model(x), y).backward()
+                opt.step()
             if step >= args.warmup:
                 times.append(time.perf_counter() - started)
         ms = statistics.median(times) * 1000
         layout = "channels-last" if args.channels_last else "NCHW"
-        print(f"pytorch {torch.__version__} {name} train {size}px batch {batch} {args.threads} thread(s) {layout}: "
+        print(f"pytorch {torch.__version__} {name} {args.mode} {size}px batch {batch} {args.threads} thread(s) {layout}: "
               f"{batch / ms * 1000:.1f} images/s, {ms:.1f} ms/step (median of {args.steps}), "
               f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB "
               f"({baseline_mb:.0f} MB after import)", flush=True)
