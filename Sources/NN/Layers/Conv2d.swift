@@ -44,7 +44,11 @@ public final class Conv2d: Layer {
 
     /// Upper bound on the im2col workspace; the batch is processed in chunks of images that fit
     /// (at least one image per chunk). Lower it to force chunking, e.g. in tests.
-    public var maxWorkspaceBytes: Int = 32 << 20
+    /// 4 MiB keeps each chunk's columns in cache between im2col writing them and the GEMM
+    /// reading them: measured against 32 MiB (one thread, same run), ResNet-18 at 64 px
+    /// trained 13% faster (85 → 96 images/s), ResNet-50 at 224 px 8% or more, Inception-
+    /// ResNet-V2 4%; 0.5–1 MiB was slower again (GEMM panels too short).
+    public var maxWorkspaceBytes: Int = 4 << 20
     /// False for a network's first convolution: nothing needs the gradient of the input
     /// images (PyTorch skips it too), so backward computes dW and db alone and returns an
     /// unspecified tensor of the input's shape — for ResNet's 7×7 stem that saves a GEMM and
