@@ -14,6 +14,15 @@ public protocol Communicator: AnyObject {
     func allReduceSum(_ values: inout [Double])
     /// In place, allocating nothing (synchronised BatchNorm calls it twice per layer and step).
     func allReduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int)
+    /// Starts the same sum without waiting for it (MPI_Iallreduce): `buffer` must not be
+    /// touched until `waitStarted` (or a `testStarted` that returned true). Every rank starts
+    /// its sums in the same order, as for blocking collectives.
+    func startAllReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, compression: GradientCompression)
+    /// Lets the started sums progress (Open MPI moves non-blocking collectives on only inside
+    /// MPI calls); true when all of them have completed.
+    @discardableResult func testStarted() -> Bool
+    /// Waits for every started sum; their results are then in their buffers.
+    func waitStarted()
     func broadcast(_ buffer: UnsafeMutablePointer<Float>, count: Int, root: Int)
     func broadcast(_ buffer: UnsafeMutablePointer<Int64>, count: Int, root: Int)
     /// Broadcasts a byte array of any length (the length travels first).
@@ -40,6 +49,12 @@ extension Communicator {
     public func allReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, compression: GradientCompression) {
         allReduceSum(buffer, count: count)
     }
+    /// Without a non-blocking transport a started sum is simply done at once.
+    public func startAllReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, compression: GradientCompression) {
+        allReduceSum(buffer, count: count, compression: compression)
+    }
+    @discardableResult public func testStarted() -> Bool { true }
+    public func waitStarted() {}
     public func allReduceSum(_ buffer: UnsafeMutablePointer<Double>, count: Int) {
         var values = Array(UnsafeBufferPointer(start: buffer, count: count))
         allReduceSum(&values)

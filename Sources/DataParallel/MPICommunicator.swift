@@ -21,12 +21,13 @@ public final class MPICommunicator: Communicator {
         return env["OMPI_COMM_WORLD_SIZE"] != nil || env["PMIX_RANK"] != nil || env["PMI_RANK"] != nil
     }
 
-    /// `watchdog`: ask for MPI_THREAD_MULTIPLE, so `startWatchdog` can run its thread beside
-    /// the main thread's collectives; otherwise FUNNELED (only the main thread calls MPI; the
-    /// loader threads never do), which costs MPI nothing in locking.
-    public init(watchdog: Bool = false) {
+    /// `threadMultiple`: ask for MPI_THREAD_MULTIPLE, so the stall watchdog (`startWatchdog`)
+    /// and the overlapped all-reduce's communication thread can call MPI beside the main
+    /// thread; otherwise FUNNELED (only the main thread calls MPI; the loader threads never
+    /// do), which costs MPI nothing in locking.
+    public init(threadMultiple: Bool = false) {
         var provided: Int32 = 0
-        let rc = MPI_Init_thread(nil, nil, watchdog ? cmpi_thread_multiple() : cmpi_thread_funneled(), &provided)
+        let rc = MPI_Init_thread(nil, nil, threadMultiple ? cmpi_thread_multiple() : cmpi_thread_funneled(), &provided)
         guard rc == cmpi_success() else {
             FileHandle.standardError.write(Data("error: MPI_Init_thread failed (code \(rc))\n".utf8))
             exit(1)
@@ -67,6 +68,9 @@ public final class MPICommunicator: Communicator {
             start += n
         }
     }
+
+    /// Whether MPI granted MPI_THREAD_MULTIPLE (threads other than the main one may call MPI).
+    public var allowsConcurrentThreads: Bool { threadLevel >= cmpi_thread_multiple() }
 
     public func setPhase(_ phase: CollectivePhase) { tracker.phase = phase }
     public func setBucket(_ bucket: Int, of buckets: Int) { tracker.setBucket(bucket, of: buckets) }
@@ -114,6 +118,78 @@ public final class MPICommunicator: Communicator {
                   "MPI_Allreduce(\(compression.rawValue), \(n))")
         }
         compression.decompress(packed, into: buffer, count: count)
+    }
+
+    // Started (non-blocking) sums: their requests, and for compressed ones the wire slot each
+    // travels in until it completes. Slots and arrays are kept across steps: no allocation
+    // once the largest step has run.
+    private struct StartedSum {
+        var buffer: UnsafeMutablePointer<Float>
+        var count: Int
+        var compression: GradientCompression
+        var slot: Int
+    }
+    private var started: [StartedSum] = []
+    private var requests: [MPI_Request?] = []
+    private var wireSlots: [(pointer: UnsafeMutablePointer<UInt16>, capacity: Int)] = []
+    private var startedFloats = 0
+
+    public func startAllReduceSum(_ buffer: UnsafeMutablePointer<Float>, count: Int, compression: GradientCompression) {
+        var sum = StartedSum(buffer: buffer, count: count, compression: compression, slot: -1)
+        // Requests are whole buffers: MPI_Iallreduce takes an Int32 count.
+        precondition(count <= Int(Int32.max), "startAllReduceSum: \(count) values in one request")
+        var request: MPI_Request? = cmpi_request_null()
+        if compression == .none {
+            check(MPI_Iallreduce(cmpi_in_place(), buffer, Int32(count), cmpi_float(), cmpi_op_sum(), cmpi_comm_world(),
+                                 &request), "MPI_Iallreduce(float, \(count))")
+        } else {
+            sum.slot = started.count
+            if wireSlots.count <= sum.slot {
+                wireSlots.append((.allocate(capacity: count), count))
+            } else if wireSlots[sum.slot].capacity < count {
+                wireSlots[sum.slot].pointer.deallocate()
+                wireSlots[sum.slot] = (.allocate(capacity: count), count)
+            }
+            let packed = wireSlots[sum.slot].pointer
+            compression.compress(buffer, into: packed, count: count)
+            check(MPI_Iallreduce(cmpi_in_place(), packed, Int32(count), halfDatatype(), halfSum(compression),
+                                 cmpi_comm_world(), &request), "MPI_Iallreduce(\(compression.rawValue), \(count))")
+        }
+        started.append(sum)
+        requests.append(request)
+        startedFloats += count
+    }
+
+    @discardableResult public func testStarted() -> Bool {
+        guard !requests.isEmpty else { return true }
+        var done: Int32 = 0
+        let n = Int32(requests.count)
+        requests.withUnsafeMutableBufferPointer { r in
+            check(MPI_Testall(n, r.baseAddress, &done, nil), "MPI_Testall")
+        }
+        if done != 0 { completeStarted() }
+        return done != 0
+    }
+
+    public func waitStarted() {
+        guard !requests.isEmpty else { return }
+        // Waiting here is the collective a stall report should name.
+        tracker.enter("all-reduce (non-blocking buckets)", count: startedFloats)
+        defer { tracker.leave() }
+        let n = Int32(requests.count)
+        requests.withUnsafeMutableBufferPointer { r in
+            check(MPI_Waitall(n, r.baseAddress, nil), "MPI_Waitall")
+        }
+        completeStarted()
+    }
+
+    private func completeStarted() {
+        for sum in started where sum.compression != .none {
+            sum.compression.decompress(wireSlots[sum.slot].pointer, into: sum.buffer, count: sum.count)
+        }
+        started.removeAll(keepingCapacity: true)
+        requests.removeAll(keepingCapacity: true)
+        startedFloats = 0
     }
 
     private func halfDatatype() -> MPI_Datatype {
@@ -218,6 +294,7 @@ public final class MPICommunicator: Communicator {
         for (_, op) in halfSums { var op: MPI_Op? = op; MPI_Op_free(&op) }
         if halfType != nil { MPI_Type_free(&halfType) }
         wire?.deallocate()
+        for slot in wireSlots { slot.pointer.deallocate() }
         MPI_Finalize()
     }
 }

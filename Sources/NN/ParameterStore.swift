@@ -56,6 +56,10 @@ public final class ParameterStore {
     /// `--sync-bn`: sums Doubles over all ranks in place; every BatchNorm of the model reads
     /// it in training (Note [Synchronised BatchNorm]). nil = each rank's batch alone.
     public var batchNormCrossReplicaSum: ((UnsafeMutablePointer<Double>, Int) -> Void)?
+    /// Called by each layer's backward once a parameter's gradient is final for this backward
+    /// pass: the overlapped all-reduce launches a bucket when all of its parameters are in
+    /// (Note [Overlapped all-reduce] in DataParallel). nil: nothing listens.
+    public var gradientReady: ((_ offset: Int, _ count: Int) -> Void)?
 
     private var valueStorage = FloatStorage()
     private var gradientStorage = FloatStorage()
@@ -157,6 +161,8 @@ public final class ParameterStore {
 
     public func value(_ p: ParameterEntry) -> UnsafeMutablePointer<Float> { values + p.offset }
     public func gradient(_ p: ParameterEntry) -> UnsafeMutablePointer<Float> { gradients + p.offset }
+    /// A layer's backward has added its last contribution to `p`'s gradient.
+    @inline(__always) public func markGradientReady(_ p: ParameterEntry) { gradientReady?(p.offset, p.count) }
     public func floatBuffer(_ b: BufferEntry) -> UnsafeMutablePointer<Float> { floatBuffers + b.offset }
     public func intBuffer(_ b: BufferEntry) -> UnsafeMutablePointer<Int64> { intBuffers + b.offset }
 

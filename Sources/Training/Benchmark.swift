@@ -19,6 +19,9 @@ public struct BenchmarkOptions: Sendable {
     /// time the same compute without communication (the overlap measurement).
     public var communicate = true
     public var compression = GradientCompression.none
+    /// How the all-reduce overlaps backward (Note [Overlapped all-reduce]).
+    public var overlap = OverlapMode.nonblocking
+    public var bucketMB: Double = 25
     public init() {}
 }
 
@@ -39,10 +42,23 @@ public struct BenchmarkResult: Codable, Sendable {
     public var ranks = 1
     public var communicated = false
     public var allReduceMs = 0.0
+    /// The step split (medians over steps, means over ranks): forward with the loss, backward
+    /// (with the overlapped all-reduce's launches), the wait for the all-reduce after
+    /// backward (`exposedCommMs`; all of it with `--overlap off`), and the optimizer.
+    /// `computeMs` = forward + backward; `dataWaitMs` is 0 on synthetic batches.
+    public var overlap = "off"
+    public var forwardMs = 0.0
+    public var backwardMs = 0.0
+    public var computeMs = 0.0
+    public var exposedCommMs = 0.0
+    public var optimizerMs = 0.0
+    public var dataWaitMs = 0.0
 
     enum CodingKeys: String, CodingKey {
-        case model, stem, mode, threads, steps, parameters, ranks, communicated
+        case model, stem, mode, threads, steps, parameters, ranks, communicated, overlap
         case allReduceMs = "allreduce_ms"
+        case forwardMs = "forward_ms", backwardMs = "backward_ms", computeMs = "compute_ms"
+        case exposedCommMs = "exposed_comm_ms", optimizerMs = "optimizer_ms", dataWaitMs = "data_wait_ms"
         case imageSize = "image_size", batchSize = "batch_size"
         case imagesPerSecond = "images_per_second", msPerStep = "ms_per_step"
         case msPerStepMin = "ms_per_step_min", peakRSSMB = "peak_rss_mb"
@@ -66,41 +82,54 @@ public func runBenchmark(_ options: BenchmarkOptions,
     let loss = SoftmaxCrossEntropy()
     let optimizer = SGD(store: model.store, momentum: 0.9, weightDecay: 1e-4)
     let buckets = GradientBuckets(parameters: model.store.parameters.map { ($0.offset, $0.count) },
-                                  totalCount: model.store.parameterCount)
-    let communicates = options.communicate && comm.worldSize > 1
-    var allReduceTimes: [Double] = []
+                                  totalCount: model.store.parameterCount, bucketBytes: Int(options.bucketMB * 1_048_576))
+    let communicates = options.communicate && comm.worldSize > 1 && options.mode == .train
+    let reduction = OverlappedAllReduce(buckets: buckets, communicator: comm, compression: options.compression,
+                                        mode: communicates ? options.overlap : .off)
+    defer { reduction.stop() }
+    if reduction.mode != .off {
+        model.store.gradientReady = { offset, count in reduction.gradientReady(offset: offset, count: count) }
+    }
+    // Per step: forward, backward, exposed all-reduce, optimizer (ms).
+    var phases: [[Double]] = [[], [], [], []]
+    func milliseconds(since start: UInt64) -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 }
 
     func step() {
         switch options.mode {
         case .train:
+            var mark = DispatchTime.now().uptimeNanoseconds
             let logits = model.forward(images, mode: .train)
             _ = labels.withUnsafeBufferPointer { loss.forward(logits: logits, labels: $0.baseAddress!) }
+            phases[0].append(milliseconds(since: mark))
+            mark = DispatchTime.now().uptimeNanoseconds
             model.store.zeroGradients()
+            if communicates { reduction.beginBackward(gradients: model.store.gradients) }
             model.backward(loss.backward())
-            if communicates {
-                let start = DispatchTime.now().uptimeNanoseconds
-                buckets.allReduceSum(model.store.gradients, communicator: comm, compression: options.compression)
-                allReduceTimes.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-            }
+            phases[1].append(milliseconds(since: mark))
+            mark = DispatchTime.now().uptimeNanoseconds
+            if communicates { reduction.finish(gradients: model.store.gradients) }
+            phases[2].append(milliseconds(since: mark))
+            mark = DispatchTime.now().uptimeNanoseconds
             optimizer.step(learningRate: 0.01, gradientScale: 1 / Float(comm.worldSize))
+            phases[3].append(milliseconds(since: mark))
         case .eval:
             _ = model.forward(images, mode: .eval)
         }
     }
 
     for _ in 0..<options.warmupSteps { step() }
-    allReduceTimes.removeAll()
+    for i in phases.indices { phases[i].removeAll() }
     comm.barrier()
     var times: [Double] = []
     for _ in 0..<options.steps {
         let start = DispatchTime.now().uptimeNanoseconds
         step()
-        times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+        times.append(milliseconds(since: start))
     }
+    func median(_ values: [Double]) -> Double { values.isEmpty ? 0 : values.sorted()[values.count / 2] }
     times.sort()
-    allReduceTimes.sort()
     var medians: [Double] = [times.isEmpty ? .nan : times[times.count / 2], times.first ?? .nan,
-                   allReduceTimes.isEmpty ? 0 : allReduceTimes[allReduceTimes.count / 2], peakResidentMegabytes()]
+                             communicates ? median(phases[2]) : 0, peakResidentMegabytes()] + phases.map(median)
     comm.allReduceSum(&medians)
     let ranks = Double(comm.worldSize)
     let median = medians[0] / ranks
@@ -112,6 +141,12 @@ public func runBenchmark(_ options: BenchmarkOptions,
     result.ranks = comm.worldSize
     result.communicated = communicates
     result.allReduceMs = medians[2] / ranks
+    result.overlap = reduction.mode.rawValue
+    result.forwardMs = medians[4] / ranks
+    result.backwardMs = medians[5] / ranks
+    result.computeMs = result.forwardMs + result.backwardMs
+    result.exposedCommMs = medians[6] / ranks
+    result.optimizerMs = medians[7] / ranks
     return result
 }
 

@@ -119,6 +119,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var gradCompression = GradientCompression.none
     /// BatchNorm statistics of the global batch in training (PyTorch's SyncBatchNorm).
     public var syncBN = false
+    /// How the gradient all-reduce overlaps backward (Note [Overlapped all-reduce]).
+    public var overlap = OverlapMode.nonblocking
+    /// Gradient bucket size after the first (small) bucket, in MiB (PyTorch DDP's bucket_cap_mb).
+    public var bucketMB: Double = 25
     /// Evaluation spread over `all` ranks (each image once) or done by `rank0` alone.
     public var evalOn = "all"
     /// Append the samples each rank trains on to DIR/rank-R.txt (tests).
@@ -169,6 +173,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         }
         guard ["keep-global-batch", "scale-lr"].contains(onWorldSizeChange) else {
             throw TrainingError("--on-world-size-change must be keep-global-batch or scale-lr (got '\(onWorldSizeChange)')")
+        }
+        guard bucketMB > 0, bucketMB.isFinite else {
+            throw TrainingError("--bucket-mb must be a positive number of MiB (got \(bucketMB))")
         }
         guard collectiveTimeout >= 0, collectiveTimeout.isFinite else {
             throw TrainingError("--collective-timeout must be 0 (off) or a number of seconds (got \(collectiveTimeout))")

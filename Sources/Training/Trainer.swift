@@ -18,7 +18,7 @@ public final class Trainer {
     let model: ClassifierModel
     let optimizer: any Optimizer
     let mixup: MixupCutmix
-    let buckets: GradientBuckets
+    let gradientReduction: OverlappedAllReduce
     let loss: SoftmaxCrossEntropy
     let runDirectory: String
     var stepsPerEpoch: Int
@@ -35,7 +35,8 @@ public final class Trainer {
     /// started prints one line and aborts the whole job (MPI_Abort), so no rank waits forever.
     public static func launch(_ config: TrainConfig) throws {
         let comm: any Communicator = MPICommunicator.isLaunchedByMPI
-            ? MPICommunicator(watchdog: config.collectiveTimeout > 0) : SingleProcessCommunicator()
+            ? MPICommunicator(threadMultiple: config.collectiveTimeout > 0 || config.overlap == .thread)
+            : SingleProcessCommunicator()
         // Set-up does no collective, so a bad path or option is agreed on and reported once,
         // and every rank exits cleanly.
         var trainer: Trainer?
@@ -99,10 +100,25 @@ public final class Trainer {
                             numClasses: numClasses)
         // Only what trains is reduced: with a frozen backbone, the head's tail of the buffer.
         let trainable = model.trainableRange
-        buckets = GradientBuckets(
+        let buckets = GradientBuckets(
             parameters: model.store.parameters.filter { trainable.contains($0.offset) }
                 .map { ($0.offset - trainable.lowerBound, $0.count) },
-            totalCount: trainable.count)
+            totalCount: trainable.count, bucketBytes: Int(config.bucketMB * 1_048_576))
+        var overlap = config.overlap
+        if overlap == .thread && config.syncBN && comm.worldSize > 1 {
+            // Sync-BN's collectives inside backward must not race a second thread's (Note [Overlapped all-reduce]).
+            overlap = .nonblocking
+        }
+        if overlap == .thread, let mpi = comm as? MPICommunicator, !mpi.allowsConcurrentThreads {
+            if isRoot { warn("this Open MPI does not provide MPI_THREAD_MULTIPLE: --overlap nonblocking instead of thread") }
+            overlap = .nonblocking
+        }
+        gradientReduction = OverlappedAllReduce(buckets: buckets, communicator: comm,
+                                                compression: config.gradCompression, mode: overlap)
+        if gradientReduction.mode != .off {
+            let reduction = gradientReduction, base = trainable.lowerBound
+            model.store.gradientReady = { offset, count in reduction.gradientReady(offset: offset - base, count: count) }
+        }
         state = TrainingState(classNames: dataset.classNames)
         state.classDescriptions = dataset.classDescriptions
 
@@ -421,16 +437,18 @@ public final class Trainer {
                     }
                     batchLoss += microLoss * Float(batch.count)
                     batchCorrect += loss.correctCount(topK: 1)
+                    if micro == microBatches - 1 {
+                        // This backward completes the step's gradients: its buckets go as they fill.
+                        gradientReduction.beginBackward(gradients: model.store.gradients + trainable.lowerBound)
+                    }
                     model.backward(loss.backward())
                 }
                 batchImages += batch.count
                 loader.recycle(batch)
             }
             if batchImages > 0 { batchLoss /= Float(batchImages) }
-            let commStart = ProcessInfo.processInfo.systemUptime
-            buckets.allReduceSum(model.store.gradients + trainable.lowerBound, communicator: comm,
-                                 compression: config.gradCompression)
-            let communicated = ProcessInfo.processInfo.systemUptime - commStart
+            // What backward did not hide: the wait for the buckets still in flight.
+            let communicated = gradientReduction.finish(gradients: model.store.gradients + trainable.lowerBound)
             // Every rank now holds the same summed gradient, so all of them reach the same verdict.
             let gradNorm = sumOfSquares(model.store.gradients + trainable.lowerBound, count: trainable.count).squareRoot()
                 * Double(scale) / Double(microBatches)

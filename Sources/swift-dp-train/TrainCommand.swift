@@ -138,6 +138,12 @@ struct Train: ParsableCommand {
     @Flag(help: "BatchNorm normalises by the statistics of the global batch, all-reduced in every training forward and backward (PyTorch's SyncBatchNorm); for small per-rank batches.")
     var syncBn = false
 
+    @Option(help: "How the gradient all-reduce overlaps backward: nonblocking (MPI_Iallreduce per bucket as backward finishes it; the default), thread (a communication thread), off (all buckets after backward).")
+    var overlap = "nonblocking"
+
+    @Option(help: "Gradient bucket size in MiB after a small first bucket (PyTorch DDP's bucket_cap_mb).")
+    var bucketMb: Double = 25
+
     @Option(help: "Resuming a checkpoint of another number of ranks: keep-global-batch (split the global batch as batch × --accumulate over these ranks; the default) or scale-lr (this run's batch, the learning rate scaled by the change of global batch).")
     var onWorldSizeChange = "keep-global-batch"
 
@@ -219,6 +225,11 @@ struct Train: ParsableCommand {
         }
         config.gradCompression = compression
         config.syncBN = syncBn
+        guard let overlapMode = OverlapMode(rawValue: overlap) else {
+            throw ValidationError("--overlap must be nonblocking, thread or off (got '\(overlap)')")
+        }
+        config.overlap = overlapMode
+        config.bucketMB = bucketMb
         config.traceSamples = traceSamples
         if let simulateStall {
             let parts = simulateStall.split(separator: ":").compactMap { Int($0) }

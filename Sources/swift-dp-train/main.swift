@@ -39,15 +39,24 @@ struct Bench: ParsableCommand {
     @Option(help: "Under mpirun: on (all-reduce the gradients every step, as training does) or off (the same compute without communication; the difference is the communication the step waits for).")
     var communication = "on"
     @Option(help: "Under mpirun: gradient compression for the all-reduce (none, fp16, bf16).") var gradCompression = "none"
+    @Option(help: "Under mpirun: how the all-reduce overlaps backward (nonblocking, thread, off), as train's --overlap.")
+    var overlap = "nonblocking"
+    @Option(help: "Under mpirun: gradient bucket size in MiB, as train's --bucket-mb.") var bucketMb: Double = 25
 
     func run() throws {
         guard ["on", "off"].contains(communication) else { throw ValidationError("--communication takes on or off") }
+        guard let overlapMode = OverlapMode(rawValue: overlap) else {
+            throw ValidationError("--overlap takes nonblocking, thread or off")
+        }
+        guard bucketMb > 0 else { throw ValidationError("--bucket-mb must be positive") }
         guard let compression = GradientCompression(rawValue: gradCompression) else {
             throw ValidationError("--grad-compression takes none, fp16 or bf16")
         }
         var options = BenchmarkOptions()
         options.communicate = communication == "on"
         options.compression = compression
+        options.overlap = overlapMode
+        options.bucketMB = bucketMb
         options.model = model
         options.stem = stem
         options.imageSize = imageSize
@@ -57,7 +66,8 @@ struct Bench: ParsableCommand {
         options.warmupSteps = warmup
         options.threads = threads
         options.mode = mode
-        let comm: any Communicator = MPICommunicator.isLaunchedByMPI ? MPICommunicator() : SingleProcessCommunicator()
+        let comm: any Communicator = MPICommunicator.isLaunchedByMPI
+            ? MPICommunicator(threadMultiple: overlapMode == .thread) : SingleProcessCommunicator()
         defer { comm.finalize() }
         let result = try runBenchmark(options, communicator: comm)
         guard comm.rank == 0 else { return }
@@ -66,7 +76,9 @@ struct Bench: ParsableCommand {
                           result.msPerStep, steps, result.msPerStepMin, result.peakRSSMB)
         if comm.worldSize > 1 {
             line += result.communicated
-                ? String(format: "; %d ranks, all-reduce %.1f ms/step", comm.worldSize, result.allReduceMs)
+                ? String(format: "; %d ranks, overlap %@: forward %.1f + backward %.1f + all-reduce wait %.1f + optimizer %.1f ms",
+                         comm.worldSize, result.overlap, result.forwardMs, result.backwardMs, result.exposedCommMs,
+                         result.optimizerMs)
                 : "; \(comm.worldSize) ranks, no all-reduce (--communication off)"
         }
         print(line)

@@ -244,6 +244,8 @@ public final class BatchNorm2d: Layer {
             dBeta[ch] += Float(sumDy[ch])
             dGamma[ch] += Float(sumDyXhat[ch])
         }
+        store.markGradientReady(bias)
+        store.markGradientReady(weight)
         if lastMode == .train { crossReplicaSum?(sums, 2 * c) }
         let grad = activation == .none ? UnsafePointer(dy.pointer) : UnsafePointer(dx)
         if lastMode == .eval {

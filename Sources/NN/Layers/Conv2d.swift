@@ -176,6 +176,8 @@ public final class Conv2d: Layer {
         guard let x = input else { preconditionFailure("Conv2d.backward without a .train forward") }
         let dx = dy.acquireFromSamePool(like: x)
         backward(dy, input: x, into: dx)
+        if let bias { store.markGradientReady(bias) }
+        store.markGradientReady(weight)
         dy.release()
         return dx
     }

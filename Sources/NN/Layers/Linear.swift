@@ -53,7 +53,9 @@ public final class Linear: Layer {
               beta: 1, c: store.gradient(weight), ldc: i)
         if let bias {
             sumRowsAccumulate(dy.pointer, rows: n, columns: o, into: store.gradient(bias), scratch: biasScratch)
+            store.markGradientReady(bias)
         }
+        store.markGradientReady(weight)
         let dInput = dy.acquireFromSamePool(like: x)
         sgemm(m: n, n: i, k: o, a: dy.pointer, lda: o, b: store.value(weight), ldb: i,
               beta: 0, c: dInput.pointer, ldc: i)
