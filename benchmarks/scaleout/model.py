@@ -171,18 +171,20 @@ def gradient_allreduce_seconds(params, stack, p, parameters, link_bits, share=1.
 BACKWARD_SHARE = 2.0 / 3.0
 
 
-def predict_step(compute_s, optimizer_s, data_wait_s, allreduce_s, overlap):
+def predict_step(compute_s, optimizer_s, data_wait_s, allreduce_s, overlap, backward_share=BACKWARD_SHARE):
     """Seconds per step and exposed communication, given the all-reduce time and the measured
-    overlap fraction (the share of the all-reduce hidden behind backward)."""
-    hidden = min(max(overlap, 0.0) * allreduce_s, BACKWARD_SHARE * compute_s)
+    overlap fraction (the share of the all-reduce the step does not pay for). Only backward can
+    hide it: at most backward_share × compute."""
+    hidden = min(max(overlap, 0.0) * allreduce_s, backward_share * compute_s)
     exposed = allreduce_s - hidden
     return compute_s + optimizer_s + data_wait_s + exposed, exposed
 
 
-def project(params, stack, parameters, compute_s, optimizer_s, overlap, ranks, link_bits, batch):
+def project(params, stack, parameters, compute_s, optimizer_s, overlap, ranks, link_bits, batch,
+            backward_share=BACKWARD_SHARE):
     """(images/s, efficiency, exposed seconds) on p ranks with one core's compute per rank."""
     allreduce = gradient_allreduce_seconds(params, stack, ranks, parameters, link_bits)
-    step, exposed = predict_step(compute_s, optimizer_s, 0.0, allreduce, overlap)
+    step, exposed = predict_step(compute_s, optimizer_s, 0.0, allreduce, overlap, backward_share)
     return ranks * batch / step, (compute_s + optimizer_s) / step, exposed
 
 

@@ -12,6 +12,12 @@ Definitions (also in benchmarks/README.md):
                    the build writes them; else derived: exposed = allreduce_ms (this build reduces
                    after backward, nothing overlaps), compute = ms_per_step - allreduce_ms (with
                    the optimizer in it), data wait 0 (the batch is in memory).
+  allreduce_ms     the all-reduce's whole time per step: ours from the same configuration run with
+                   `--overlap off` (every bucket after backward); DDP's gloo all-reduce of its
+                   buckets timed alone. Empty where not measured (oversubscribed runs).
+  comm_cost_ms     step - step without communication (ours: the same configuration with
+                   `--communication off`; DDP: its no_sync() steps): what communication costs the
+                   step in all, including what overlapping it slows backward down by.
   oversubscribed   more ranks × threads than cores: compute is shared, so images/s and
                    efficiency say nothing about scaling; those rows measure communication, and the
                    chart shows 1 - exposed ÷ step for them instead.
@@ -30,7 +36,8 @@ CSV_COLUMNS = ["mode", "ranks", "hosts", "link", "images_per_second", "efficienc
                "data_wait_ms", "exposed_comm_ms", "optimizer_ms",
                # beyond the issue's columns:
                "framework", "oversubscribed", "model", "image_size", "batch_per_rank", "global_batch",
-               "threads", "ms_per_step", "allreduce_ms", "comm_efficiency", "split",
+               "threads", "ms_per_step", "allreduce_ms", "step_without_comm_ms", "comm_cost_ms",
+               "comm_efficiency", "split",
                "predicted_images_per_second", "prediction_error"]
 PROJECTION_RANKS = [8, 16, 32, 64, 128, 256, 512]
 PROJECTION_NETWORKS = [("10gbit", 1e10), ("25gbit", 2.5e10), ("100gbit", 1e11)]
@@ -82,6 +89,11 @@ def normalise(entry):
             out[key] = raw.get(key)
         out["data_wait_ms"] = out["data_wait_ms"] or 0.0
         out["split"] = "measured"
+        out["backward_ms"] = raw.get("backward_ms")
+        if raw.get("framework") != "pytorch-ddp":
+            # Builds with the split report the all-reduce *wait* as allreduce_ms; the whole
+            # all-reduce comes from the --overlap off reference run (attach_references).
+            out["allreduce_ms"] = None if raw.get("ranks", 1) > 1 else 0.0
     else:
         # Fallback for builds whose `bench` has no split fields: the all-reduce runs after
         # backward, so all of it is exposed, and the rest of the step is compute + optimizer.
@@ -123,6 +135,29 @@ def build_rows(manifest, batch, global_batch, cores):
         except (OSError, ValueError, KeyError) as error:
             entry["error"] = str(error)
             failed.append(entry)
+    references = {}
+    for entry in manifest:
+        if entry.get("kind") == "reference" and entry.get("status") == "ok" and os.path.exists(entry["file"]):
+            with open(entry["file"]) as f:
+                raw = json.load(f)
+            key = (entry["framework"], entry["target"], entry["link"], entry["ranks"], entry["batch"])
+            references.setdefault(key, {})[entry["reference"]] = raw
+    for entry, result in runs:
+        result["step_without_comm_ms"] = None
+        result["comm_cost_ms"] = None
+        if entry["framework"] == "pytorch-ddp":
+            if entry["ranks"] > 1:
+                result["step_without_comm_ms"] = result["compute_ms"] + (result["optimizer_ms"] or 0)
+                result["comm_cost_ms"] = result["ms_per_step"] - result["step_without_comm_ms"]
+            continue
+        ref = references.get((entry["framework"], entry["target"], entry["link"], entry["ranks"], entry["batch"]), {})
+        if "overlap-off" in ref:
+            result["allreduce_ms"] = ref["overlap-off"].get("exposed_comm_ms", ref["overlap-off"].get("allreduce_ms"))
+        if "communication-off" in ref:
+            result["step_without_comm_ms"] = ref["communication-off"]["ms_per_step"]
+            result["comm_cost_ms"] = result["ms_per_step"] - result["step_without_comm_ms"]
+        elif result["split"] == "derived" and entry["ranks"] > 1:
+            result["comm_cost_ms"] = result["exposed_comm_ms"]
     baseline = {}
     for entry, result in runs:
         if entry["ranks"] == 1:
@@ -208,10 +243,16 @@ def network_fit(fits, framework):
 
 
 def overlap_fraction(rows, framework):
-    """Share of the all-reduce hidden behind backward: 1 - exposed ÷ all-reduce, median over the
-    multi-rank runs on dedicated cores (0 where the split is derived: nothing overlaps)."""
-    values = [1 - r["exposed_comm_ms"] / r["allreduce_ms"] for r in rows
-              if r["framework"] == framework and r["ranks"] > 1 and not r["oversubscribed"] and r["allreduce_ms"] > 0]
+    """Share of the all-reduce the step does not pay for: 1 - communication cost ÷ all-reduce,
+    median over the multi-rank runs on dedicated cores. The cost is step - step without
+    communication where measured (so a backward slowed by overlapping counts against it), else
+    the exposed wait; 0 where the split is derived (nothing overlaps in such builds)."""
+    values = []
+    for r in rows:
+        if r["framework"] != framework or r["ranks"] < 2 or r["oversubscribed"] or not r.get("allreduce_ms"):
+            continue
+        cost = r["comm_cost_ms"] if r.get("comm_cost_ms") is not None else r["exposed_comm_ms"]
+        values.append(1 - cost / r["allreduce_ms"])
     if not values:
         return 0.0
     return min(max(statistics.median(values), 0.0), 1.0)
@@ -231,7 +272,16 @@ def step_without_comm(baseline, framework, batch_per_rank):
     return t0 + (t1 - t0) * (batch_per_rank - b0) / (b1 - b0)
 
 
-def validate(rows, baseline, fits, overlaps):
+def backward_shares(baseline):
+    """backward ÷ (forward + backward) of each framework's 1-rank run, where the build splits it."""
+    shares = {}
+    for (framework, mode), (entry, result) in baseline.items():
+        if mode == "weak" and result.get("backward_ms") and result.get("compute_ms"):
+            shares[framework] = result["backward_ms"] / result["compute_ms"]
+    return shares
+
+
+def validate(rows, baseline, fits, overlaps, shares):
     """Predicts every multi-rank training run from the fits (which never saw them) and the
     1-rank runs, and returns the relative errors of images/s."""
     checks = []
@@ -248,7 +298,8 @@ def validate(rows, baseline, fits, overlaps):
                                                    bits, row["share"])
         # Ranks sharing cores each get 1/share of one: their compute stretches by that much.
         step_s, exposed_s = m.predict_step(base_ms / 1e3 * row["share"], 0.0, 0.0, allreduce_s,
-                                           overlaps[row["framework"]])
+                                           overlaps[row["framework"]],
+                                           shares.get(row["framework"], m.BACKWARD_SHARE))
         predicted = row["ranks"] * row["batch_per_rank"] / step_s
         row["predicted_images_per_second"] = predicted
         row["prediction_error"] = predicted / row["images_per_second"] - 1
@@ -287,7 +338,7 @@ def compute_entries(manifest, rows, baseline, image_size, batch):
     return out
 
 
-def projections(computes, fits, overlaps, batch):
+def projections(computes, fits, overlaps, batch, shares):
     table = []
     for (framework, model_name, size), c in sorted(computes.items()):
         fit, transport = network_fit(fits, framework)
@@ -298,7 +349,8 @@ def projections(computes, fits, overlaps, batch):
         for network, bits in PROJECTION_NETWORKS:
             for p in PROJECTION_RANKS:
                 ips, eff, exposed = m.project(fit, STACK[framework], c["parameters"], compute_s, 0.0,
-                                              overlaps[framework], p, bits, batch)
+                                              overlaps[framework], p, bits, batch,
+                                              shares.get(framework, m.BACKWARD_SHARE))
                 allreduce = m.gradient_allreduce_seconds(fit, STACK[framework], p, c["parameters"], bits)
                 table.append({"framework": framework, "model": model_name, "image_size": size,
                               "batch_per_rank": batch, "network": network, "ranks": p,
@@ -578,9 +630,10 @@ def main():
     rows, baseline, failed = build_rows(manifest, args.batch, args.global_batch, args.cores)
     fits = fit_groups(manifest, rows, args.cores)
     overlaps = {fw: overlap_fraction(rows, fw) for fw in ("ours", "pytorch-ddp")}
-    checks = validate(rows, baseline, fits, overlaps)
+    shares = backward_shares(baseline)
+    checks = validate(rows, baseline, fits, overlaps, shares)
     computes = compute_entries(manifest, rows, baseline, None, args.batch)
-    projection = projections(computes, fits, overlaps, args.batch)
+    projection = projections(computes, fits, overlaps, args.batch, shares)
 
     with open(os.path.join(out, "scale-out.csv"), "w", newline="") as f:
         w = csv.writer(f)
@@ -644,8 +697,8 @@ def main():
     lines += ["", "## Measured", "",
               "Oversubscribed rows (ranks × threads > cores) share the cores: their images/s and efficiency "
               "measure the communication, not scaling; `1 − exposed ÷ step` is the column to read there.", "",
-              "| mode | framework | ranks | hosts | link | images/s | efficiency | compute ms | data wait ms | exposed comm ms | optimizer ms | all-reduce ms | 1 − exposed ÷ step | model predicts images/s (error) |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| mode | framework | ranks | hosts | link | images/s | efficiency | compute ms | data wait ms | exposed comm ms | optimizer ms | all-reduce ms (whole) | step − step without comm, ms | 1 − exposed ÷ step | model predicts images/s (error) |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         pred = "—" if r.get("predicted_images_per_second") is None else \
             f"{r['predicted_images_per_second']:.1f} ({r['prediction_error']:+.1%})"
@@ -653,6 +706,7 @@ def main():
                      f"| {r['hosts']} | {r['link']} | {fmt(r['images_per_second'])} | {fmt(r['efficiency'], percent=True)} "
                      f"| {fmt(r['compute_ms'])}{'*' if r['split'] != 'measured' else ''} | {fmt(r['data_wait_ms'])} "
                      f"| {fmt(r['exposed_comm_ms'])} | {fmt(r['optimizer_ms'])} | {fmt(r['allreduce_ms'])} "
+                     f"| {fmt(r['comm_cost_ms'])} "
                      f"| {fmt(r['comm_efficiency'], percent=True)} | {pred} |")
     if any(r["split"] != "measured" for r in rows):
         lines.append("\n\\* split derived from `ms_per_step` and `allreduce_ms` (this build's `bench` writes no "
