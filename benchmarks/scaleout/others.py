@@ -7,7 +7,8 @@ process tree and whatever runs inside network namespaces (the virtual cluster's 
 
 A process's CPU time here is utime + stime + cutime + cstime (/proc/PID/stat fields 14-17):
 the children a process has waited for count in its cutime, so the compiler processes a build
-starts and ends during the run are still counted, in the build's driver. Linux only.
+starts and ends during the run are still counted, in the build's driver; init's children's
+time is left out (it reaps daemonized orphans, ours included). Linux only.
 """
 import json
 import os
@@ -23,7 +24,9 @@ def _stat(pid):
     # The command name may contain spaces and parentheses: split after its closing one.
     fields = text[text.rindex(")") + 2:].split()
     ppid = int(fields[1])
-    cpu = sum(int(v) for v in fields[11:15])
+    # Children's time counts, except init's: init reaps orphans, among them the daemons
+    # Open MPI starts on the virtual cluster (orted --daemonize) with our ranks' time in them.
+    cpu = sum(int(v) for v in fields[11:13 if int(pid) == 1 else 15])
     start = int(fields[19])
     return ppid, cpu, start
 
