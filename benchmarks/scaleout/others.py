@@ -1,6 +1,7 @@
 """How much CPU other work took on this machine while a measurement ran: the scale-out script
 snapshots every process's CPU time before a run and compares after it, leaving out its own
-process tree and whatever runs inside network namespaces (the virtual cluster's ranks).
+process tree and whatever runs inside its virtual cluster's network namespaces (its ranks
+there are children of Open MPI's daemons, not of the script).
 
     python3 -m scaleout.others snapshot FILE            # before the run
     python3 -m scaleout.others cores FILE ROOT_PID       # after it: other work, in cores
@@ -31,8 +32,28 @@ def _stat(pid):
     return ppid, cpu, start
 
 
+def own_namespaces():
+    """Network namespace ids of this script's virtual cluster: /run/netns/<prefix>-h<i> and
+    <prefix>-net, prefix $SDPT_VCLUSTER_PREFIX (cluster/vcluster-common.sh). Another cluster on
+    the machine (someone else's prefix) is other work."""
+    prefix = os.environ.get("SDPT_VCLUSTER_PREFIX", "sdpt")
+    ids = set()
+    try:
+        names = os.listdir("/run/netns")
+    except OSError:
+        return ids
+    for name in names:
+        rest = name[len(prefix) + 1:] if name.startswith(prefix + "-") else None
+        if rest is not None and (rest == "net" or (rest[:1] == "h" and rest[1:].isdigit())):
+            try:
+                ids.add(f"net:[{os.stat(os.path.join('/run/netns', name)).st_ino}]")
+            except OSError:
+                pass
+    return ids
+
+
 def snapshot():
-    root_ns = os.readlink("/proc/self/ns/net")   # the script runs in the root namespace
+    ours = own_namespaces()
     processes = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -42,10 +63,10 @@ def snapshot():
         except (OSError, ValueError):
             continue
         try:
-            in_root = os.readlink(f"/proc/{name}/ns/net") == root_ns
+            in_ours = os.readlink(f"/proc/{name}/ns/net") in ours
         except OSError:
-            in_root = True   # cannot tell: count it as other work
-        processes[name] = {"ppid": ppid, "cpu": cpu, "start": start, "root_ns": in_root}
+            in_ours = False   # cannot tell: count it as other work
+        processes[name] = {"ppid": ppid, "cpu": cpu, "start": start, "our_ns": in_ours}
     return {"time": time.monotonic(), "processes": processes}
 
 
@@ -62,13 +83,13 @@ def _tree(processes, root_pid):
 
 
 def other_cores(before, after, root_pid):
-    """CPU used by processes outside root_pid's tree and the namespaces, in cores (seconds of
+    """CPU used by processes outside root_pid's tree and our namespaces, in cores (seconds of
     CPU per second of wall time) between the two snapshots. A process that ended moved its CPU
     time into its parent's cutime when reaped: what it had used before the first snapshot is
     taken off again, so only the time used in between counts."""
     def others(snap):
         mine = _tree(snap["processes"], root_pid)
-        return {pid: p for pid, p in snap["processes"].items() if pid not in mine and p["root_ns"]}
+        return {pid: p for pid, p in snap["processes"].items() if pid not in mine and not p["our_ns"]}
     old, new = others(before), others(after)
     used = 0
     for pid, p in new.items():
