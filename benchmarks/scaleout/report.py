@@ -122,7 +122,7 @@ def share_of(entry, cores):
     return max(1.0, entry["ranks"] * entry.get("threads", 1) / max(cores, 1))
 
 
-def build_rows(manifest, batch, global_batch, cores):
+def build_rows(manifest, batch, global_batch, cores, modes=("weak", "strong")):
     runs, failed = [], []
     for entry in manifest:
         if entry.get("kind") != "train":
@@ -167,12 +167,12 @@ def build_rows(manifest, batch, global_batch, cores):
                 baseline[(entry["framework"], "strong")] = (entry, result)
     rows = []
     for entry, result in runs:
-        modes = []
-        if entry["batch"] == batch:
-            modes.append("weak")
-        if entry["batch"] * entry["ranks"] == global_batch:
-            modes.append("strong")
-        for mode in modes:
+        run_modes = []
+        if entry["batch"] == batch and "weak" in modes:
+            run_modes.append("weak")
+        if entry["batch"] * entry["ranks"] == global_batch and "strong" in modes:
+            run_modes.append("strong")
+        for mode in run_modes:
             base = baseline.get((entry["framework"], mode))
             efficiency = None
             if base:
@@ -645,11 +645,12 @@ def main():
     parser.add_argument("--batch", type=int, required=True)
     parser.add_argument("--global-batch", type=int, required=True)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--modes", default="weak,strong")
     args = parser.parse_args()
     out = args.output
 
     manifest = load_manifest(out)
-    rows, baseline, failed = build_rows(manifest, args.batch, args.global_batch, args.cores)
+    rows, baseline, failed = build_rows(manifest, args.batch, args.global_batch, args.cores, args.modes.split(","))
     fits = fit_groups(manifest, rows, args.cores)
     overlaps = {fw: overlap_fraction(rows, fw) for fw in ("ours", "pytorch-ddp")}
     shares = backward_shares(baseline)
