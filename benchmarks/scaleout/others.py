@@ -24,6 +24,11 @@ def _stat(pid):
         text = f.read()
     # The command name may contain spaces and parentheses: split after its closing one.
     fields = text[text.rindex(")") + 2:].split()
+    if fields[0] == "Z":
+        # A zombie: its namespace can no longer be read, and its time moves to whoever reaps
+        # it (counted there). Open MPI's daemons on the virtual cluster end this way, with our
+        # ranks' time in them.
+        raise ValueError("zombie")
     ppid = int(fields[1])
     # Children's time counts, except init's: init reaps orphans, among them the daemons
     # Open MPI starts on the virtual cluster (orted --daemonize) with our ranks' time in them.
