@@ -20,6 +20,9 @@ final class ScaleOutBenchmarkTests: XCTestCase {
                                      timeout: 120)
         XCTAssertEqual(outcome.status, 0, "benchmarks/scale-out --quick failed:\n\(outcome.output)")
         guard outcome.status == 0 else { return }
+        // Kept for inspection when a check below fails (the path is in the message).
+        var passed = false
+        defer { if passed { try? FileManager.default.removeItem(at: output) } }
 
         let csv = try String(contentsOf: output.appendingPathComponent("scale-out.csv"), encoding: .utf8)
         let lines = csv.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
@@ -31,7 +34,7 @@ final class ScaleOutBenchmarkTests: XCTestCase {
         for mode in ["weak", "strong"] {
             for ranks in ["1", "2"] {
                 let row = rows.first { $0["mode"] == mode && $0["ranks"] == ranks && $0["framework"] == "ours" }
-                XCTAssertNotNil(row, "no \(mode) row for \(ranks) rank(s) in:\n\(csv)")
+                XCTAssertNotNil(row, "no \(mode) row for \(ranks) rank(s) in \(output.path)/scale-out.csv:\n\(csv)\n\(outcome.output)")
                 if let row, ranks == "1" { XCTAssertEqual(row["efficiency"], "1.0000", "the 1-rank run is the baseline") }
                 if let row, ranks == "2" {
                     XCTAssertEqual(row["link"], "shm")
@@ -43,6 +46,6 @@ final class ScaleOutBenchmarkTests: XCTestCase {
         XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("</svg>"), "scale-out.svg is not an SVG document")
         let summary = try String(contentsOf: output.appendingPathComponent("summary.md"), encoding: .utf8)
         XCTAssertTrue(summary.contains("## Targets"), summary)
-        try? FileManager.default.removeItem(at: output)
+        passed = testRun?.failureCount == 0
     }
 }

@@ -659,7 +659,7 @@ def main():
     projection = projections(computes, fits, overlaps, args.batch, shares)
 
     with open(os.path.join(out, "scale-out.csv"), "w", newline="") as f:
-        w = csv.writer(f)
+        w = csv.writer(f, lineterminator="\n")
         w.writerow(CSV_COLUMNS)
         for r in rows:
             cells = []
@@ -674,7 +674,7 @@ def main():
     with open(os.path.join(out, "projection.csv"), "w", newline="") as f:
         cols = ["framework", "model", "image_size", "batch_per_rank", "network", "compute_speedup", "ranks", "images_per_second",
                 "efficiency", "exposed_comm_ms", "allreduce_ms", "compute_ms", "fit"]
-        w = csv.writer(f)
+        w = csv.writer(f, lineterminator="\n")
         w.writerow(cols)
         for p in projection:
             w.writerow([f"{p[c]:.4f}" if isinstance(p[c], float) else p[c] for c in cols])
