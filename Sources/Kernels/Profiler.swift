@@ -4,11 +4,11 @@ import Foundation
 // ~~~~~~~~~~~~~~~~~~~~~~~~
 // `bench --profile` answers "where does a step's time go": every leaf layer times its forward
 // and backward under a category fixed at construction ("conv 3×3 s1", "BatchNorm+ReLU", ...),
-// with the floating-point operations it did, and the GEMM, im2col and col2im kernels time
-// themselves inside those. Categories are registered once as small integers, so a step
-// records into fixed arrays. Off (the default), each timer costs one load and branch.
-// Only the thread that runs the model records (one rank, one model): the data is global
-// and unsynchronised on purpose.
+// with the floating-point operations it did, and the GEMM, im2col, col2im and Winograd-
+// transform kernels time themselves inside those. Categories are registered once as small
+// integers, so a step records into fixed arrays. Off (the default), each timer costs one load
+// and branch. Only the thread that runs the model records (one rank, one model): the data is
+// global and unsynchronised on purpose.
 
 public enum Profiler {
     public enum Phase: Int, Sendable, CaseIterable { case forward, backward, optimizer }
@@ -42,6 +42,7 @@ public enum Profiler {
     public static let gemm = category("GEMM (OpenBLAS sgemm)", isKernel: true)
     public static let im2col = category("im2col", isKernel: true)
     public static let col2im = category("col2im", isKernel: true)
+    public static let winogradTransforms = category("Winograd transforms", isKernel: true)
 
     /// A start time when profiling, else 0.
     @inline(__always) public static func start() -> UInt64 {

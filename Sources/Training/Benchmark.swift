@@ -22,6 +22,7 @@ public struct BenchmarkOptions: Sendable {
     /// How the all-reduce overlaps backward (Note [Overlapped all-reduce]).
     public var overlap = OverlapMode.auto
     public var bucketMB: Double = 25
+    public var convAlgorithm = ConvolutionAlgorithm.automatic
     /// Time every layer category and kernel (Note [Per-layer profile]) and measure MFU.
     public var profile = false
     public init() {}
@@ -101,6 +102,7 @@ public struct BenchmarkResult: Codable, Sendable {
 public func runBenchmark(_ options: BenchmarkOptions,
                          communicator comm: any Communicator = SingleProcessCommunicator()) throws -> BenchmarkResult {
     setBLASThreads(options.threads)
+    Conv2d.defaultAlgorithm = options.convAlgorithm
     let model = try ClassifierModel(architecture: options.model, numClasses: options.numClasses,
                                     stem: options.stem, seed: 0)
     let images = Tensor(n: options.batchSize, h: options.imageSize, w: options.imageSize, c: 3)

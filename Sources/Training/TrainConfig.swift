@@ -1,6 +1,7 @@
 import DataPipeline
 import DataParallel
 import Foundation
+import NN
 
 /// Everything that defines a training run. Written to `config.json` in the run directory and
 /// into every checkpoint's metadata, so a resumed run can check it continues the same run.
@@ -127,6 +128,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var overlap = OverlapMode.auto
     /// Gradient bucket size after the first (small) bucket, in MiB (PyTorch DDP's bucket_cap_mb).
     public var bucketMB: Double = 25
+    /// Winograd for 3×3 stride-1 convolutions (`auto`) or im2col + GEMM everywhere (`im2col`).
+    public var convAlgorithm = ConvolutionAlgorithm.automatic
     /// Evaluation spread over `all` ranks (each image once) or done by `rank0` alone.
     public var evalOn = "all"
     /// Append the samples each rank trains on to DIR/rank-R.txt (tests).

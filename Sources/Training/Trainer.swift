@@ -89,6 +89,7 @@ public final class Trainer {
         guard let head = ClassifierHead(config.head) else {
             throw TrainingError("unknown head '\(config.head)': use linear or mlp:<hidden units>, e.g. mlp:512")
         }
+        Conv2d.defaultAlgorithm = config.convAlgorithm
         let model = try ClassifierModel(architecture: config.model, numClasses: numClasses, stem: stem, head: head,
                                         seed: config.seed)
         model.freezeBackbone = config.freezeBackbone

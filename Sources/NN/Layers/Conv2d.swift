@@ -15,11 +15,20 @@ public enum ConvWeightInit: Sendable {
     case pytorchDefault
 }
 
+/// How a convolution computes: `automatic` takes Winograd F(2×2, 3×3) for every 3×3 stride-1
+/// ungrouped convolution (Note [Winograd F(2×2, 3×3)] in Kernels/Winograd.swift) and im2col +
+/// GEMM for the rest; `im2col` never takes Winograd (the direct path, for comparison and tests).
+public enum ConvolutionAlgorithm: String, Sendable, CaseIterable, Codable {
+    case automatic = "auto"
+    case im2col
+}
+
 /// 2-D convolution over NHWC input, weight stored OHWI [O][Kh][Kw][Cg] (PyTorch files: OIHW).
 /// Kernels and padding may be rectangular (Inception's 1×7 with padding (0, 3)); the stride is
 /// the same along both axes (as in `ConvGeometry`).
 ///
-/// Forward is im2col + one row-major SGEMM per group per chunk of images:
+/// Forward is Winograd F(2×2, 3×3) for 3×3 stride-1 ungrouped kernels (see `algorithm`), else
+/// im2col + one row-major SGEMM per group per chunk of images:
 ///   Y[rows, g·Og ..< (g+1)·Og] = columns[rows, g·Kg ..< (g+1)·Kg] · W_gᵀ
 /// A 1×1 stride-1 unpadded convolution reads the input directly as the column matrix (NHWC makes
 /// it already [N·H·W, C]). Depthwise convolution (G = C = O) uses a direct loop, because a GEMM
@@ -54,8 +63,13 @@ public final class Conv2d: Layer {
     /// unspecified tensor of the input's shape — for ResNet's 7×7 stem that saves a GEMM and
     /// the col2im of every step.
     public var computesInputGradient = true
-    /// The im2col scratch buffer; see Note [Shared workspace].
+    /// The im2col (or Winograd tile) scratch buffer; see Note [Shared workspace].
     public var workspace: FloatStorage
+    /// Winograd or im2col; what new convolutions get is `Conv2d.defaultAlgorithm`.
+    public var algorithm: ConvolutionAlgorithm = Conv2d.defaultAlgorithm
+    /// The algorithm convolutions take when built (`--conv-algorithm`): set it before building
+    /// a model.
+    nonisolated(unsafe) public static var defaultAlgorithm = ConvolutionAlgorithm.automatic
 
     private let store: ParameterStore
     private let output = Tensor()
@@ -65,6 +79,10 @@ public final class Conv2d: Layer {
     /// channels, and its gradient in the same layout before it is added back as OHWI.
     private let depthwiseWeight = FloatStorage()
     private let depthwiseGradient = FloatStorage()
+    /// Winograd only: the weight transform U [16][O][C], made by every forward; backward reuses
+    /// the one a `.train` forward made (the weights do not change in between).
+    private let transformedWeight = FloatStorage()
+    private var transformedWeightServesBackward = false
 
     /// A square kernel with equal padding on both axes.
     public convenience init(_ store: ParameterStore, name: String, inChannels: Int, outChannels: Int,
@@ -129,6 +147,21 @@ public final class Conv2d: Layer {
             * Double(inChannels / groups * kernelHeight * kernelWidth)
     }
 
+    private var usesWinograd: Bool {
+        algorithm == .automatic && kernelHeight == 3 && kernelWidth == 3 && stride == 1 && groups == 1
+    }
+
+    private func winogradGeometry(_ x: Tensor) -> WinogradGeometry {
+        WinogradGeometry(inHeight: x.h, inWidth: x.w, inChannels: inChannels, outChannels: outChannels,
+                         paddingHeight: paddingHeight, paddingWidth: paddingWidth)
+    }
+
+    private func transformWeight() {
+        transformedWeight.reserve(16 * outChannels * inChannels)
+        winogradWeightTransform(store.value(weight), outChannels: outChannels, inChannels: inChannels,
+                                into: transformedWeight.pointer)
+    }
+
     private var isDepthwise: Bool { groups > 1 && groups == inChannels && groups == outChannels }
     private var isPointwise: Bool {
         kernelHeight == 1 && kernelWidth == 1 && stride == 1 && paddingHeight == 0 && paddingWidth == 0
@@ -164,6 +197,14 @@ public final class Conv2d: Layer {
 
         if isDepthwise {
             depthwiseForward(x.pointer, geometry: g, images: n, y)
+            return output
+        }
+        if usesWinograd {
+            transformWeight()
+            transformedWeightServesBackward = mode == .train
+            winogradConvolutionForward(x.pointer, images: n, geometry: winogradGeometry(x),
+                                       transformedWeight: transformedWeight.pointer, workspace: workspace,
+                                       maxWorkspaceBytes: maxWorkspaceBytes, accumulate: bias != nil, output: y)
             return output
         }
         let og = o / groups, kg = g.columnsPerGroup, k = g.columns
@@ -223,6 +264,14 @@ public final class Conv2d: Layer {
         }
         if isDepthwise {
             depthwiseBackward(x.pointer, dy.pointer, geometry: g, images: n, dInput.pointer)
+            return
+        }
+        if usesWinograd {
+            if !transformedWeightServesBackward { transformWeight() }
+            winogradConvolutionBackward(input: x.pointer, outputGradient: dy.pointer, images: n,
+                                        geometry: winogradGeometry(x), transformedWeight: transformedWeight.pointer,
+                                        workspace: workspace, maxWorkspaceBytes: maxWorkspaceBytes, weightGradient: dw,
+                                        inputGradient: computesInputGradient ? dInput.pointer : nil)
             return
         }
         let og = o / groups, kg = g.columnsPerGroup, k = g.columns
