@@ -32,9 +32,10 @@
 // 64-channel GEMMs measured 25–38 GFLOP/s against 41–51 position-major.)
 //
 // Rounding: the transforms add and subtract values of similar size, so the result differs
-// from the direct convolution by a few float32 ulps of the largest partial sums (measured in
-// WinogradConvolutionTests: relative error about 1e-6 of the output's scale), the accuracy
-// cuDNN and oneDNN accept for the same algorithm. F(4×4, 3×3) would save more FLOPs (4×) but
+// from the exact convolution by a few float32 ulps of the output's scale. Measured in
+// WinogradConvolutionTests on a 64-channel 16×16 ResNet layer against Double: 3.5e-7 of the
+// largest output, while the direct path (im2col, sums of 576 products) gives 5.4e-7 — the
+// shorter sums of the GEMMs (64 products) offset the transforms' cancellation. F(4×4, 3×3) would save more FLOPs (4×) but
 // its transform constants grow to 8 and its error by two orders of magnitude; not used.
 
 /// What a Winograd F(2×2, 3×3) convolution needs to know about its input and output.
