@@ -51,6 +51,35 @@ public func im2colForward(_ input: UnsafePointer<Float>, images: Int, geometry g
     let s = g.stride, ph = g.paddingHeight, pw = g.paddingWidth, groups = g.groups
     let ho = g.outHeight, wo = g.outWidth, cg = c / groups, kg = g.columnsPerGroup, k = g.columns
     var row = columns
+    if groups == 1 {
+        // One kernel row's window is contiguous in NHWC input and in the column row: copy it
+        // as one run (Kw·C floats: 21 for a 7×7 stem on RGB, instead of seven runs of 3).
+        let run = kw &* c
+        for n in 0..<images {
+            let image = input + n &* h &* w &* c
+            for oy in 0..<ho {
+                for ox in 0..<wo {
+                    let ix0 = ox &* s &- pw
+                    let first = min(max(0, -ix0), kw), last = max(min(kw, w &- ix0), first)
+                    for ky in 0..<kh {
+                        let iy = oy &* s &- ph &+ ky
+                        let dst = row + ky &* run
+                        if iy < 0 || iy >= h {
+                            dst.update(repeating: 0, count: run)
+                            continue
+                        }
+                        if first > 0 { dst.update(repeating: 0, count: first &* c) }
+                        if last > first {
+                            (dst + first &* c).update(from: image + (iy &* w &+ ix0 &+ first) &* c, count: (last &- first) &* c)
+                        }
+                        if last < kw { (dst + last &* c).update(repeating: 0, count: (kw &- last) &* c) }
+                    }
+                    row += k
+                }
+            }
+        }
+        return
+    }
     for n in 0..<images {
         let image = input + n &* h &* w &* c
         for oy in 0..<ho {
@@ -64,11 +93,7 @@ public func im2colForward(_ input: UnsafePointer<Float>, images: Int, geometry g
                             for gi in 0..<groups { (dst + gi &* kg).update(repeating: 0, count: cg) }
                         } else {
                             let src = image + (iy &* w &+ ix) &* c
-                            if groups == 1 {
-                                dst.update(from: src, count: c)
-                            } else {
-                                for gi in 0..<groups { (dst + gi &* kg).update(from: src + gi &* cg, count: cg) }
-                            }
+                            for gi in 0..<groups { (dst + gi &* kg).update(from: src + gi &* cg, count: cg) }
                         }
                     }
                 }
@@ -89,6 +114,29 @@ public func im2colBackward(_ dColumns: UnsafePointer<Float>, images: Int, geomet
     let s = g.stride, ph = g.paddingHeight, pw = g.paddingWidth, groups = g.groups
     let ho = g.outHeight, wo = g.outWidth, cg = c / groups, kg = g.columnsPerGroup, k = g.columns
     var row = dColumns
+    if groups == 1 {
+        // As in the forward: one contiguous run per kernel row.
+        let run = kw &* c
+        for n in 0..<images {
+            let image = dInput + n &* h &* w &* c
+            for oy in 0..<ho {
+                for ox in 0..<wo {
+                    let ix0 = ox &* s &- pw
+                    let first = min(max(0, -ix0), kw), last = max(min(kw, w &- ix0), first)
+                    let count = (last &- first) &* c
+                    for ky in 0..<kh {
+                        let iy = oy &* s &- ph &+ ky
+                        if iy < 0 || iy >= h || count == 0 { continue }
+                        let src = row + (ky &* run &+ first &* c)
+                        let dst = image + (iy &* w &+ ix0 &+ first) &* c
+                        for i in 0..<count { dst[i] += src[i] }
+                    }
+                    row += k
+                }
+            }
+        }
+        return
+    }
     for n in 0..<images {
         let image = dInput + n &* h &* w &* c
         for oy in 0..<ho {
