@@ -62,6 +62,10 @@ public struct BenchmarkResult: Codable, Sendable {
     public var forwardGFlopsPerImage: Double?
     public var sgemmGFlops: Double?
     public var mfu: Double?
+    /// `--profile` only: the FLOPs the GEMMs actually did per second of step ÷ the SGEMM rate.
+    /// Below `mfu` where a fast algorithm (Winograd) does fewer FLOPs than the direct
+    /// convolution the model FLOPs count; above it never.
+    public var gemmUtilisation: Double?
     public var profile: [ProfileRow]?
     /// `--profile`: the mean step, which the profile's rows add up to (ms_per_step is a median).
     public var meanStepMs: Double?
@@ -87,7 +91,8 @@ public struct BenchmarkResult: Codable, Sendable {
         case allReduceMs = "allreduce_ms"
         case forwardMs = "forward_ms", backwardMs = "backward_ms", computeMs = "compute_ms"
         case exposedCommMs = "exposed_comm_ms", optimizerMs = "optimizer_ms", dataWaitMs = "data_wait_ms"
-        case forwardGFlopsPerImage = "forward_gflops_per_image", sgemmGFlops = "sgemm_gflops", mfu, profile
+        case forwardGFlopsPerImage = "forward_gflops_per_image", sgemmGFlops = "sgemm_gflops", mfu
+        case gemmUtilisation = "gemm_utilisation", profile
         case meanStepMs = "mean_step_ms"
         case imageSize = "image_size", batchSize = "batch_size"
         case imagesPerSecond = "images_per_second", msPerStep = "ms_per_step"
@@ -217,6 +222,9 @@ public func runBenchmark(_ options: BenchmarkOptions,
         let perRank = result.imagesPerSecond / ranks
         let trainFactor = options.mode == .train ? 3.0 : 1.0
         result.mfu = trainFactor * forwardFlops / Double(options.batchSize) * perRank / (peak * 1e9)
+        let gemmFlops = rows.filter { $0.isKernel && $0.name.hasPrefix("GEMM") }
+            .map { $0.flops[0] + $0.flops[1] + $0.flops[2] }.reduce(0, +) / steps
+        result.gemmUtilisation = gemmFlops / (mean(times) / 1000) / (peak * 1e9)
     }
     return result
 }

@@ -417,6 +417,10 @@ func profileTable(_ result: BenchmarkResult, rows: [BenchmarkResult.ProfileRow])
     if let mfu = result.mfu, let peak = result.sgemmGFlops, let perImage = result.forwardGFlopsPerImage {
         lines.append(String(format: "model FLOPs: %.3f GFLOP per image forward (convolutions and Linear); SGEMM here %.1f GFLOP/s; model-FLOP utilisation %.1f%%",
                             perImage, peak, 100 * mfu))
+        if let gemm = result.gemmUtilisation {
+            lines.append(String(format: "GEMM utilisation %.1f%%: the FLOPs the GEMMs did (Winograd's fewer for 3×3 stride 1) per second of step ÷ the SGEMM rate; model-FLOP utilisation counts direct-convolution FLOPs",
+                                100 * gemm))
+        }
     }
     return lines.joined(separator: "\n")
 }
