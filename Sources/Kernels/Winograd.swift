@@ -392,7 +392,6 @@ public func winogradConvolutionBackward(input x: UnsafePointer<Float>, outputGra
     workspace.reserve(2 * edge + weightFloats + chunk * t * 16 * (c + o))
     let zeros = workspace.pointer, sink = zeros + edge, du = sink + edge
     zeros.update(repeating: 0, count: edge)
-    du.update(repeating: 0, count: 16 * o * c)
     let v = du + weightFloats, z = v + chunk * t * 16 * c
     let imageIn = g.inHeight * g.inWidth * c, imageOut = g.outHeight * g.outWidth * o
     dx?.update(repeating: 0, count: n * imageIn)  // overlapping patches accumulate
@@ -403,7 +402,7 @@ public func winogradConvolutionBackward(input x: UnsafePointer<Float>, outputGra
         winogradOutputGradientTransform(dy + start * imageOut, images: count, geometry: g, zeros: zeros, into: z)
         for xi in 0..<16 {
             sgemm(transA: true, m: o, n: c, k: rows, a: z + xi * rows * o, lda: o,
-                  b: v + xi * rows * c, ldb: c, beta: 1, c: du + xi * o * c, ldc: c)
+                  b: v + xi * rows * c, ldb: c, beta: start == 0 ? 0 : 1, c: du + xi * o * c, ldc: c)
         }
         if let dx {
             // V is no longer needed: dV takes its place.
