@@ -1,6 +1,6 @@
 // Shape letters: N images, H/W input height/width, C input channels, O output channels,
-// Ho/Wo output height/width, T tiles (2×2 output pixels each), ξ one of the 16 positions of a
-// 4×4 transformed tile.
+// Ho/Wo output height/width, m×m output pixels per tile, α = m + 2, T tiles, ξ one of the α²
+// positions of a transformed tile.
 //
 // Note [Winograd F(2×2, 3×3)]
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -24,21 +24,32 @@
 //     dV_ξ[T, C] = Z_ξ · U_ξ        →  dX patch += B dV Bᵀ  (patches overlap: scatter-add)
 //     dU_ξ[O, C] = Z_ξᵀ · V_ξ       →  dW += Gᵀ dU G
 //
-// All transforms run over channels, which NHWC keeps contiguous, eight lanes at a time.
-// Transformed tiles are stored position-major — V as [16][T][C], M and Z as [16][T][O], U and
-// dU as [16][O][C] — so each GEMM reads and writes contiguous matrices. (Tile-major storage,
-// [T][16][C], would keep a tile's transform in one block, but its GEMMs then step 16·C floats
-// from row to row: with 64 channels that is 4 KiB, every row in the same cache sets, and the
-// 64-channel GEMMs measured 25–38 GFLOP/s against 41–51 position-major.)
+// F(4×4, 3×3) is the same with 6×6 patches, 4×4 output tiles and 36 GEMMs (Lavin & Gray's
+// matrices, interpolation points 0, ±1, ±2, ∞; see `WinogradF4`): 36 multiply-adds for 16
+// outputs instead of 144, 4× fewer FLOPs, and a transformed input 2.25× the input instead of
+// 4×. Its constants reach 8 and 1/24, so it rounds worse (below): F(2×2) is the default,
+// F(4×4) the opt-in `--conv-algorithm winograd-f4`. With F(4×4) the PyTorch parity tests' first-
+// layer weight gradients, back-propagated through a whole network with BatchNorm over tiny
+// batches, drift past their 1e-3 bound (ResNet-50 1.3e-3, Inception-ResNet-V2 2e-2), where
+// F(2×2) stays within it; on 56×56 and 28×28 feature maps it trained a layer 1.5–2× faster
+// than F(2×2) (WinogradConvolutionTests' shapes, timed in one process), on 14×14 and smaller
+// no faster.
 //
-// Rounding: the transforms add and subtract values of similar size, so the result differs
-// from the exact convolution by a few float32 ulps of the output's scale. Measured in
-// WinogradConvolutionTests on a 64-channel 16×16 ResNet layer against Double: 3.5e-7 of the
-// largest output, while the direct path (im2col, sums of 576 products) gives 5.4e-7 — the
-// shorter sums of the GEMMs (64 products) offset the transforms' cancellation. F(4×4, 3×3) would save more FLOPs (4×) but
-// its transform constants grow to 8 and its error by two orders of magnitude; not used.
+// All transforms run over channels, which NHWC keeps contiguous, eight lanes at a time: a
+// tile's α×α lanes are loaded into a small buffer, transformed along columns and then rows in
+// place, and stored. Transformed tiles are stored position-major — V as [α²][T][C], M and Z as
+// [α²][T][O], U and dU as [α²][O][C] — so each GEMM reads and writes contiguous matrices.
+// (Tile-major storage, [T][α²][C], would keep a tile's transform in one block, but its GEMMs
+// then step α²·C floats from row to row: with 64 channels and F(2×2) that is 4 KiB, every row
+// in the same cache sets, and the 64-channel GEMMs measured 25–38 GFLOP/s against 41–51
+// position-major.)
+//
+// Rounding, measured in WinogradConvolutionTests on a 64-channel 16×16 ResNet layer against
+// Double, as a fraction of the largest output: direct (im2col, sums of 576 products) 5.4e-7,
+// F(2×2) 3.5e-7 (its GEMMs' sums of 64 products offset the transforms' cancellation),
+// F(4×4) 5.1e-6, ten times the direct path's.
 
-/// What a Winograd F(2×2, 3×3) convolution needs to know about its input and output.
+/// What a Winograd F(m×m, 3×3) convolution needs to know about its input and output.
 public struct WinogradGeometry: Sendable, Equatable {
     public let inHeight: Int
     public let inWidth: Int
@@ -46,19 +57,29 @@ public struct WinogradGeometry: Sendable, Equatable {
     public let outChannels: Int
     public let paddingHeight: Int
     public let paddingWidth: Int
+    /// m: 2 for F(2×2, 3×3), 4 for F(4×4, 3×3).
+    public let tileSize: Int
 
-    public init(inHeight: Int, inWidth: Int, inChannels: Int, outChannels: Int, paddingHeight: Int, paddingWidth: Int) {
+    public init(inHeight: Int, inWidth: Int, inChannels: Int, outChannels: Int, paddingHeight: Int, paddingWidth: Int,
+                tileSize: Int = 2) {
+        precondition(tileSize == 2 || tileSize == 4, "Winograd tiles are 2×2 or 4×4, not \(tileSize)")
         self.inHeight = inHeight; self.inWidth = inWidth
         self.inChannels = inChannels; self.outChannels = outChannels
         self.paddingHeight = paddingHeight; self.paddingWidth = paddingWidth
+        self.tileSize = tileSize
         precondition(outHeight > 0 && outWidth > 0, "input \(inHeight)×\(inWidth) too small for a 3×3 kernel")
     }
 
     public var outHeight: Int { inHeight + 2 * paddingHeight - 2 }
     public var outWidth: Int { inWidth + 2 * paddingWidth - 2 }
-    public var tileRows: Int { (outHeight + 1) / 2 }
-    public var tileColumns: Int { (outWidth + 1) / 2 }
+    /// α: the side of an input patch and of a transformed tile.
+    public var patchSize: Int { tileSize + 2 }
+    /// α²: the GEMMs per convolution.
+    public var positions: Int { patchSize * patchSize }
+    public var tileRows: Int { (outHeight + tileSize - 1) / tileSize }
+    public var tileColumns: Int { (outWidth + tileSize - 1) / tileSize }
     public var tilesPerImage: Int { tileRows * tileColumns }
+
 }
 
 public typealias Lanes8 = SIMD8<Float>
@@ -80,264 +101,400 @@ public typealias Lanes8 = SIMD8<Float>
     storeLanes(loadLanes(p, count) + v, p, count)
 }
 
-
-typealias FourLanes = (Lanes8, Lanes8, Lanes8, Lanes8)
-
-// The one-dimensional transforms. A tile's 2-D transform applies one to each column of the
-// tile and then to each row of the result (X ↦ T X Tᵀ).
-
-/// Bᵀ x.
-@inline(__always) func inputTransform1D(_ x: FourLanes) -> FourLanes {
-    (x.0 - x.2, x.1 + x.2, x.2 - x.1, x.1 - x.3)
+/// One variant F(m×m, 3×3): its one-dimensional transforms, each in place on lanes `s` apart
+/// (a column of a tile buffer with s = α, a row with s = 1). A tile's 2-D transform applies
+/// one to every column and then to every row (X ↦ T X Tᵀ).
+protocol WinogradVariant {
+    static var m: Int { get }
+    /// x[0..<α] ← Bᵀ x[0..<α]
+    static func input(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int)
+    /// x[0..<α] ← B x[0..<α], the adjoint of `input`.
+    static func inputGradient(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int)
+    /// x[0..<m] ← Aᵀ x[0..<α]
+    static func output(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int)
+    /// x[0..<α] ← A x[0..<m], the adjoint of `output`.
+    static func outputGradient(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int)
+    /// x[0..<α] ← G x[0..<3]
+    static func weight(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int)
+    /// x[0..<3] ← Gᵀ x[0..<α], the adjoint of `weight`.
+    static func weightGradient(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int)
 }
 
-/// B x, the adjoint of Bᵀ.
-@inline(__always) func inputGradientTransform1D(_ x: FourLanes) -> FourLanes {
-    (x.0, x.1 - x.2 + x.3, x.1 + x.2 - x.0, -x.3)
-}
-
-/// Aᵀ x.
-@inline(__always) func outputTransform1D(_ x: FourLanes) -> (Lanes8, Lanes8) {
-    (x.0 + x.1 + x.2, x.1 - x.2 - x.3)
-}
-
-/// A x, the adjoint of Aᵀ.
-@inline(__always) func outputGradientTransform1D(_ a: Lanes8, _ b: Lanes8) -> FourLanes {
-    (a, a + b, a - b, -b)
-}
-
-/// G x.
-@inline(__always) func weightTransform1D(_ a: Lanes8, _ b: Lanes8, _ c: Lanes8) -> FourLanes {
-    (a, 0.5 * (a + b + c), 0.5 * (a - b + c), c)
-}
-
-/// Gᵀ x, the adjoint of G.
-@inline(__always) func weightGradientTransform1D(_ x: FourLanes) -> (Lanes8, Lanes8, Lanes8) {
-    (x.0 + 0.5 * (x.1 + x.2), 0.5 * (x.1 - x.2), 0.5 * (x.1 + x.2) + x.3)
-}
-
-/// U_ξ[o][c] = (G g Gᵀ)_ξ for the OHWI weight [O][3][3][C]; u: [16][O][C].
-public func winogradWeightTransform(_ weight: UnsafePointer<Float>, outChannels o: Int, inChannels c: Int,
-                                    into u: UnsafeMutablePointer<Float>) {
-    let started = Profiler.start()
-    defer { Profiler.record(Profiler.winogradTransforms, since: started) }
-    let plane = o &* c
-    for oc in 0..<o {
-        let g = weight + oc &* 9 &* c
-        for ch in stride(from: 0, to: c, by: 8) {
-            let k = c &- ch
-            @inline(__always) func w(_ ky: Int, _ kx: Int) -> Lanes8 { loadLanes(g + ((ky &* 3 &+ kx) &* c &+ ch), k) }
-            let c0 = weightTransform1D(w(0, 0), w(1, 0), w(2, 0))
-            let c1 = weightTransform1D(w(0, 1), w(1, 1), w(2, 1))
-            let c2 = weightTransform1D(w(0, 2), w(1, 2), w(2, 2))
-            @inline(__always) func row(_ i: Int, _ r: FourLanes) {
-                let base = u + ((i &* 4) &* plane &+ oc &* c &+ ch)
-                storeLanes(r.0, base, k)
-                storeLanes(r.1, base + plane, k)
-                storeLanes(r.2, base + 2 &* plane, k)
-                storeLanes(r.3, base + 3 &* plane, k)
-            }
-            row(0, weightTransform1D(c0.0, c1.0, c2.0))
-            row(1, weightTransform1D(c0.1, c1.1, c2.1))
-            row(2, weightTransform1D(c0.2, c1.2, c2.2))
-            row(3, weightTransform1D(c0.3, c1.3, c2.3))
-        }
+/// F(2×2, 3×3): the matrices in Note [Winograd F(2×2, 3×3)].
+enum WinogradF2: WinogradVariant {
+    static var m: Int { 2 }
+    @inline(__always) static func input(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int) {
+        let x0 = x[0], x1 = x[s], x2 = x[2 &* s], x3 = x[3 &* s]
+        x[0] = x0 - x2; x[s] = x1 + x2; x[2 &* s] = x2 - x1; x[3 &* s] = x1 - x3
+    }
+    @inline(__always) static func inputGradient(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int) {
+        let x0 = x[0], x1 = x[s], x2 = x[2 &* s], x3 = x[3 &* s]
+        x[0] = x0; x[s] = x1 - x2 + x3; x[2 &* s] = x1 + x2 - x0; x[3 &* s] = -x3
+    }
+    @inline(__always) static func output(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int) {
+        let x0 = x[0], x1 = x[s], x2 = x[2 &* s], x3 = x[3 &* s]
+        x[0] = x0 + x1 + x2; x[s] = x1 - x2 - x3
+    }
+    @inline(__always) static func outputGradient(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int) {
+        let a = x[0], b = x[s]
+        x[0] = a; x[s] = a + b; x[2 &* s] = a - b; x[3 &* s] = -b
+    }
+    @inline(__always) static func weight(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int) {
+        let a = x[0], b = x[s], c = x[2 &* s]
+        x[0] = a; x[s] = 0.5 * (a + b + c); x[2 &* s] = 0.5 * (a - b + c); x[3 &* s] = c
+    }
+    @inline(__always) static func weightGradient(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int) {
+        let x0 = x[0], x1 = x[s], x2 = x[2 &* s], x3 = x[3 &* s]
+        x[0] = x0 + 0.5 * (x1 + x2); x[s] = 0.5 * (x1 - x2); x[2 &* s] = 0.5 * (x1 + x2) + x3
     }
 }
 
-/// dW[o][ky][kx][c] += (Gᵀ dU G)[ky][kx] for dU: [16][O][C] and the OHWI weight gradient.
-public func winogradWeightGradientTransform(_ du: UnsafePointer<Float>, outChannels o: Int, inChannels c: Int,
-                                            addingInto dw: UnsafeMutablePointer<Float>) {
-    let started = Profiler.start()
-    defer { Profiler.record(Profiler.winogradTransforms, since: started) }
-    let plane = o &* c
-    for oc in 0..<o {
-        let out = dw + oc &* 9 &* c
-        for ch in stride(from: 0, to: c, by: 8) {
-            let k = c &- ch
-            @inline(__always) func x(_ xi: Int) -> Lanes8 { loadLanes(du + (xi &* plane &+ oc &* c &+ ch), k) }
-            let c0 = weightGradientTransform1D((x(0), x(4), x(8), x(12)))
-            let c1 = weightGradientTransform1D((x(1), x(5), x(9), x(13)))
-            let c2 = weightGradientTransform1D((x(2), x(6), x(10), x(14)))
-            let c3 = weightGradientTransform1D((x(3), x(7), x(11), x(15)))
-            @inline(__always) func row(_ ky: Int, _ r: (Lanes8, Lanes8, Lanes8)) {
-                let base = out + (ky &* 3 &* c &+ ch)
-                addLanes(r.0, base, k)
-                addLanes(r.1, base + c, k)
-                addLanes(r.2, base + 2 &* c, k)
-            }
-            row(0, weightGradientTransform1D((c0.0, c1.0, c2.0, c3.0)))
-            row(1, weightGradientTransform1D((c0.1, c1.1, c2.1, c3.1)))
-            row(2, weightGradientTransform1D((c0.2, c1.2, c2.2, c3.2)))
+/// F(4×4, 3×3), Lavin & Gray's matrices:
+///
+///     Bᵀ = ⎡4  0 −5  0 1 0⎤   G = ⎡ ¼     0     0 ⎤   Aᵀ = ⎡1 1  1 1  1 0⎤
+///          ⎢0 −4 −4  1 1 0⎥       ⎢−⅙   −⅙    −⅙ ⎥        ⎢0 1 −1 2 −2 0⎥
+///          ⎢0  4 −4 −1 1 0⎥       ⎢−⅙    ⅙    −⅙ ⎥        ⎢0 1  1 4  4 0⎥
+///          ⎢0 −2 −1  2 1 0⎥       ⎢1/24 1/12  ⅙ ⎥        ⎣0 1 −1 8 −8 1⎦
+///          ⎢0  2 −1 −2 1 0⎥       ⎢1/24 −1/12 ⅙ ⎥
+///          ⎣0  4  0 −5 0 1⎦       ⎣ 0     0    1 ⎦
+enum WinogradF4: WinogradVariant {
+    static var m: Int { 4 }
+    @inline(__always) static func input(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int) {
+        let x0 = x[0], x1 = x[s], x2 = x[2 &* s], x3 = x[3 &* s], x4 = x[4 &* s], x5 = x[5 &* s]
+        let four: Float = 4, two: Float = 2, five: Float = 5
+        let a: Lanes8 = x4 - four * x2, b: Lanes8 = x3 - four * x1, c: Lanes8 = x4 - x2, d: Lanes8 = two * (x3 - x1)
+        let first: Lanes8 = four * x0 - five * x2, last: Lanes8 = four * x1 - five * x3
+        x[0] = first + x4
+        x[s] = a + b
+        x[2 &* s] = a - b
+        x[3 &* s] = c + d
+        x[4 &* s] = c - d
+        x[5 &* s] = last + x5
+    }
+    @inline(__always) static func inputGradient(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int) {
+        let x0 = x[0], x1 = x[s], x2 = x[2 &* s], x3 = x[3 &* s], x4 = x[4 &* s], x5 = x[5 &* s]
+        let four: Float = 4, two: Float = 2, five: Float = 5
+        let x12: Lanes8 = x1 + x2, x34: Lanes8 = x3 + x4
+        let fours: Lanes8 = four * (x2 - x1 + x5), twos: Lanes8 = two * (x4 - x3)
+        let fives: Lanes8 = five * x0 + four * x12
+        let odd: Lanes8 = (x1 - x2) + two * (x3 - x4)
+        x[0] = four * x0
+        x[s] = fours + twos
+        x[2 &* s] = -(fives + x34)
+        x[3 &* s] = odd - five * x5
+        x[4 &* s] = x0 + x12 + x34
+        x[5 &* s] = x5
+    }
+    @inline(__always) static func output(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int) {
+        let x0 = x[0], x1 = x[s], x2 = x[2 &* s], x3 = x[3 &* s], x4 = x[4 &* s], x5 = x[5 &* s]
+        let two: Float = 2, four: Float = 4, eight: Float = 8
+        let p: Lanes8 = x1 + x2, q: Lanes8 = x1 - x2, r: Lanes8 = x3 + x4, t: Lanes8 = x3 - x4
+        x[0] = x0 + p + r
+        x[s] = q + two * t
+        x[2 &* s] = p + four * r
+        x[3 &* s] = q + eight * t + x5
+    }
+    @inline(__always) static func outputGradient(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int) {
+        let x0 = x[0], x1 = x[s], x2 = x[2 &* s], x3 = x[3 &* s]
+        let two: Float = 2, four: Float = 4, eight: Float = 8
+        let even: Lanes8 = x0 + x2, odd: Lanes8 = x1 + x3, even4: Lanes8 = x0 + four * x2
+        let odd8: Lanes8 = two * x1 + eight * x3
+        x[0] = x0
+        x[s] = even + odd
+        x[2 &* s] = even - odd
+        x[3 &* s] = even4 + odd8
+        x[4 &* s] = even4 - odd8
+        x[5 &* s] = x3
+    }
+    @inline(__always) static func weight(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int) {
+        let a = x[0], b = x[s], c = x[2 &* s]
+        let quarter: Float = 0.25, sixth: Float = 1.0 / 6, twelfth: Float = 1.0 / 12, twentyFourth: Float = 1.0 / 24
+        let ac: Lanes8 = a + c, even: Lanes8 = twentyFourth * a + sixth * c, odd: Lanes8 = twelfth * b
+        x[0] = quarter * a
+        x[s] = -sixth * (ac + b)
+        x[2 &* s] = -sixth * (ac - b)
+        x[3 &* s] = even + odd
+        x[4 &* s] = even - odd
+        x[5 &* s] = c
+    }
+    @inline(__always) static func weightGradient(_ x: UnsafeMutablePointer<Lanes8>, _ s: Int) {
+        let x0 = x[0], x1 = x[s], x2 = x[2 &* s], x3 = x[3 &* s], x4 = x[4 &* s], x5 = x[5 &* s]
+        let quarter: Float = 0.25, sixth: Float = 1.0 / 6, twelfth: Float = 1.0 / 12, twentyFourth: Float = 1.0 / 24
+        let x12: Lanes8 = x1 + x2, x34: Lanes8 = x3 + x4
+        let first: Lanes8 = quarter * x0 - sixth * x12
+        x[0] = first + twentyFourth * x34
+        x[s] = sixth * (x2 - x1) + twelfth * (x3 - x4)
+        x[2 &* s] = sixth * (x34 - x12) + x5
+    }
+}
+
+/// Floats of scratch every transform takes (`scratch`, 64-byte aligned): one 6×6 tile of lanes.
+/// It comes from the caller because 1,152 bytes is past what `withUnsafeTemporaryAllocation`
+/// keeps on the stack (1 KiB), and a step must not allocate.
+public let winogradScratchFloats = 36 * 8
+
+/// Calls `body` with the caller's scratch as a buffer of 36 lane vectors (a 6×6 tile at most)
+/// and a table of 36 row pointers on the stack.
+@inline(__always)
+func withTileScratch<R>(_ scratch: UnsafeMutablePointer<Float>,
+                        _ body: (UnsafeMutablePointer<Lanes8>, UnsafeMutablePointer<UnsafeMutablePointer<Float>>) -> R) -> R {
+    scratch.withMemoryRebound(to: Lanes8.self, capacity: 36) { tile in
+        withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: 36) { table in
+            body(tile, table.baseAddress!)
         }
     }
 }
 
 // The transforms walk the tiles of a chunk by index t in [image][tile row][tile column]
-// order, without closures: a closure that captured the walk's running pointers would box them
-// on the heap, and the training step allocates nothing (ZeroAllocationStepTests).
+// order, without capturing closures: a closure that captured the walk's running pointers
+// would box them on the heap, and the training step allocates nothing (ZeroAllocationStepTests).
 
-/// Points `rows` at the 16 input rows (C channels each) of tile `t`'s 4×4 patch in `base`
+/// Points `rows` at the α² input rows (C channels each) of tile `t`'s α×α patch in `base`
 /// ([images, H, W, C]); a position in the padding gets `outside`.
 @inline(__always)
 func patchRows(_ rows: UnsafeMutablePointer<UnsafeMutablePointer<Float>>, tile t: Int,
                in base: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry, outside: UnsafeMutablePointer<Float>) {
-    let h = g.inHeight, w = g.inWidth, c = g.inChannels
-    let perImage = g.tilesPerImage, (n, r) = t.quotientAndRemainder(dividingBy: perImage)
+    let h = g.inHeight, w = g.inWidth, c = g.inChannels, m = g.tileSize, alpha = g.patchSize
+    let (n, r) = t.quotientAndRemainder(dividingBy: g.tilesPerImage)
     let (ty, tx) = r.quotientAndRemainder(dividingBy: g.tileColumns)
     let image = base + n &* h &* w &* c
-    let y0 = 2 &* ty &- g.paddingHeight, x0 = 2 &* tx &- g.paddingWidth
-    for i in 0..<4 {
+    let y0 = m &* ty &- g.paddingHeight, x0 = m &* tx &- g.paddingWidth
+    for i in 0..<alpha {
         let iy = y0 &+ i
         let rowInside = iy >= 0 && iy < h
-        for j in 0..<4 {
+        for j in 0..<alpha {
             let ix = x0 &+ j
-            rows[i &* 4 &+ j] = rowInside && ix >= 0 && ix < w ? image + (iy &* w &+ ix) &* c : outside
+            rows[i &* alpha &+ j] = rowInside && ix >= 0 && ix < w ? image + (iy &* w &+ ix) &* c : outside
         }
     }
 }
 
-/// The four output pixels (rows of O channels) of tile `t` in `base` ([images, Ho, Wo, O]);
-/// a pixel past an odd last row or column gets `outside`.
+/// Points `pixels` at the m² output pixels (rows of O channels) of tile `t` in `base`
+/// ([images, Ho, Wo, O]); a pixel past the output's last row or column gets `outside`.
 @inline(__always)
-func tilePixels(tile t: Int, in base: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry,
-                outside: UnsafeMutablePointer<Float>)
-    -> (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) {
-    let ho = g.outHeight, wo = g.outWidth, o = g.outChannels
+func tilePixels(_ pixels: UnsafeMutablePointer<UnsafeMutablePointer<Float>>, tile t: Int,
+                in base: UnsafeMutablePointer<Float>, geometry g: WinogradGeometry, outside: UnsafeMutablePointer<Float>) {
+    let ho = g.outHeight, wo = g.outWidth, o = g.outChannels, m = g.tileSize
     let (n, r) = t.quotientAndRemainder(dividingBy: g.tilesPerImage)
     let (ty, tx) = r.quotientAndRemainder(dividingBy: g.tileColumns)
-    let oy = 2 &* ty, ox = 2 &* tx, hasRow1 = oy &+ 1 < ho, hasColumn1 = ox &+ 1 < wo
-    let p00 = base + ((n &* ho &+ oy) &* wo &+ ox) &* o
-    return (p00, hasColumn1 ? p00 + o : outside,
-            hasRow1 ? p00 + wo &* o : outside, hasRow1 && hasColumn1 ? p00 + (wo &+ 1) &* o : outside)
+    let image = base + n &* ho &* wo &* o
+    for i in 0..<m {
+        let oy = m &* ty &+ i
+        for j in 0..<m {
+            let ox = m &* tx &+ j
+            pixels[i &* m &+ j] = oy < ho && ox < wo ? image + (oy &* wo &+ ox) &* o : outside
+        }
+    }
 }
 
-/// V[ξ][t][c] = (Bᵀ d B)_ξ for every tile t of `images` NHWC images; v: [16][images·T][C].
+/// V[ξ][t][c] = (Bᵀ d B)_ξ for every tile t of `images` NHWC images; v: [α²][images·T][C].
 /// `zeros` holds at least C zeros, read where the patch lies in the padding.
 public func winogradInputTransform(_ input: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
-                                   zeros: UnsafeMutablePointer<Float>, into v: UnsafeMutablePointer<Float>) {
+                                   zeros: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                   into v: UnsafeMutablePointer<Float>) {
     let started = Profiler.start()
     defer { Profiler.record(Profiler.winogradTransforms, since: started) }
-    let c = g.inChannels, tiles = images &* g.tilesPerImage, plane = tiles &* c
+    if g.tileSize == 4 {
+        inputTransform(WinogradF4.self, input, images: images, geometry: g, zeros: zeros, scratch: scratch, into: v)
+    } else {
+        inputTransform(WinogradF2.self, input, images: images, geometry: g, zeros: zeros, scratch: scratch, into: v)
+    }
+}
+
+@inline(__always)
+func inputTransform<F: WinogradVariant>(_: F.Type, _ input: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
+                                        zeros: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                   into v: UnsafeMutablePointer<Float>) {
+    let c = g.inChannels, alpha = F.m &+ 2, tiles = images &* g.tilesPerImage, plane = tiles &* c
     let base = UnsafeMutablePointer(mutating: input)
-    withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: 16) { table in
-        let p = table.baseAddress!
+    withTileScratch(scratch) { x, p in
         for t in 0..<tiles {
             patchRows(p, tile: t, in: base, geometry: g, outside: zeros)
             let out = v + t &* c
             for ch in stride(from: 0, to: c, by: 8) {
                 let k = c &- ch
-                @inline(__always) func d(_ i: Int) -> Lanes8 { loadLanes(p[i] + ch, k) }
-                let c0 = inputTransform1D((d(0), d(4), d(8), d(12)))
-                let c1 = inputTransform1D((d(1), d(5), d(9), d(13)))
-                let c2 = inputTransform1D((d(2), d(6), d(10), d(14)))
-                let c3 = inputTransform1D((d(3), d(7), d(11), d(15)))
-                @inline(__always) func row(_ i: Int, _ r: FourLanes) {
-                    let at = out + (i &* 4 &* plane &+ ch)
-                    storeLanes(r.0, at, k)
-                    storeLanes(r.1, at + plane, k)
-                    storeLanes(r.2, at + 2 &* plane, k)
-                    storeLanes(r.3, at + 3 &* plane, k)
-                }
-                row(0, inputTransform1D((c0.0, c1.0, c2.0, c3.0)))
-                row(1, inputTransform1D((c0.1, c1.1, c2.1, c3.1)))
-                row(2, inputTransform1D((c0.2, c1.2, c2.2, c3.2)))
-                row(3, inputTransform1D((c0.3, c1.3, c2.3, c3.3)))
+                for xi in 0..<(alpha &* alpha) { x[xi] = loadLanes(p[xi] + ch, k) }
+                for j in 0..<alpha { F.input(x + j, alpha) }
+                for i in 0..<alpha { F.input(x + i &* alpha, 1) }
+                for xi in 0..<(alpha &* alpha) { storeLanes(x[xi], out + (xi &* plane &+ ch), k) }
             }
         }
     }
 }
 
-/// dX patch += (B dV Bᵀ) for every tile, dv: [16][images·T][C]; `sink` (C floats of scratch)
+/// dX patch += (B dV Bᵀ) for every tile, dv: [α²][images·T][C]; `sink` (C floats of scratch)
 /// absorbs the values that fall in the padding.
 public func winogradInputGradientTransform(_ dv: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
-                                           sink: UnsafeMutablePointer<Float>, addingInto dx: UnsafeMutablePointer<Float>) {
+                                           sink: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                           addingInto dx: UnsafeMutablePointer<Float>) {
     let started = Profiler.start()
     defer { Profiler.record(Profiler.winogradTransforms, since: started) }
-    let c = g.inChannels, tiles = images &* g.tilesPerImage, plane = tiles &* c
-    withUnsafeTemporaryAllocation(of: UnsafeMutablePointer<Float>.self, capacity: 16) { table in
-        let p = table.baseAddress!
+    if g.tileSize == 4 {
+        inputGradientTransform(WinogradF4.self, dv, images: images, geometry: g, sink: sink, scratch: scratch, addingInto: dx)
+    } else {
+        inputGradientTransform(WinogradF2.self, dv, images: images, geometry: g, sink: sink, scratch: scratch, addingInto: dx)
+    }
+}
+
+@inline(__always)
+func inputGradientTransform<F: WinogradVariant>(_: F.Type, _ dv: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
+                                                sink: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                           addingInto dx: UnsafeMutablePointer<Float>) {
+    let c = g.inChannels, alpha = F.m &+ 2, tiles = images &* g.tilesPerImage, plane = tiles &* c
+    withTileScratch(scratch) { x, p in
         for t in 0..<tiles {
             patchRows(p, tile: t, in: dx, geometry: g, outside: sink)
             let src = dv + t &* c
             for ch in stride(from: 0, to: c, by: 8) {
                 let k = c &- ch
-                @inline(__always) func x(_ i: Int) -> Lanes8 { loadLanes(src + (i &* plane &+ ch), k) }
-                let c0 = inputGradientTransform1D((x(0), x(4), x(8), x(12)))
-                let c1 = inputGradientTransform1D((x(1), x(5), x(9), x(13)))
-                let c2 = inputGradientTransform1D((x(2), x(6), x(10), x(14)))
-                let c3 = inputGradientTransform1D((x(3), x(7), x(11), x(15)))
-                @inline(__always) func row(_ i: Int, _ r: FourLanes) {
-                    addLanes(r.0, p[i &* 4] + ch, k)
-                    addLanes(r.1, p[i &* 4 &+ 1] + ch, k)
-                    addLanes(r.2, p[i &* 4 &+ 2] + ch, k)
-                    addLanes(r.3, p[i &* 4 &+ 3] + ch, k)
-                }
-                row(0, inputGradientTransform1D((c0.0, c1.0, c2.0, c3.0)))
-                row(1, inputGradientTransform1D((c0.1, c1.1, c2.1, c3.1)))
-                row(2, inputGradientTransform1D((c0.2, c1.2, c2.2, c3.2)))
-                row(3, inputGradientTransform1D((c0.3, c1.3, c2.3, c3.3)))
+                for xi in 0..<(alpha &* alpha) { x[xi] = loadLanes(src + (xi &* plane &+ ch), k) }
+                for j in 0..<alpha { F.inputGradient(x + j, alpha) }
+                for i in 0..<alpha { F.inputGradient(x + i &* alpha, 1) }
+                for xi in 0..<(alpha &* alpha) { addLanes(x[xi], p[xi] + ch, k) }
             }
         }
     }
 }
 
-/// y = (or += with `accumulate`) Aᵀ M A for every tile, m: [16][images·T][O]; y: NHWC
-/// [images, Ho, Wo, O]. `sink` (O floats of scratch) takes the pixels past an odd edge.
+/// y = (or += with `accumulate`) Aᵀ M A for every tile, m: [α²][images·T][O]; y: NHWC
+/// [images, Ho, Wo, O]. `sink` (O floats of scratch) takes the pixels past the output's edge.
 public func winogradOutputTransform(_ m: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
-                                    accumulate: Bool, sink: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+                                    accumulate: Bool, sink: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                    into y: UnsafeMutablePointer<Float>) {
     let started = Profiler.start()
     defer { Profiler.record(Profiler.winogradTransforms, since: started) }
-    let o = g.outChannels, tiles = images &* g.tilesPerImage, plane = tiles &* o
-    for t in 0..<tiles {
-        let (y00, y01, y10, y11) = tilePixels(tile: t, in: y, geometry: g, outside: sink)
-        let src = m + t &* o
-        for ch in stride(from: 0, to: o, by: 8) {
-            let k = o &- ch
-            @inline(__always) func x(_ i: Int) -> Lanes8 { loadLanes(src + (i &* plane &+ ch), k) }
-            let c0 = outputTransform1D((x(0), x(4), x(8), x(12)))
-            let c1 = outputTransform1D((x(1), x(5), x(9), x(13)))
-            let c2 = outputTransform1D((x(2), x(6), x(10), x(14)))
-            let c3 = outputTransform1D((x(3), x(7), x(11), x(15)))
-            let row0 = outputTransform1D((c0.0, c1.0, c2.0, c3.0))
-            let row1 = outputTransform1D((c0.1, c1.1, c2.1, c3.1))
-            if accumulate {
-                addLanes(row0.0, y00 + ch, k); addLanes(row0.1, y01 + ch, k)
-                addLanes(row1.0, y10 + ch, k); addLanes(row1.1, y11 + ch, k)
-            } else {
-                storeLanes(row0.0, y00 + ch, k); storeLanes(row0.1, y01 + ch, k)
-                storeLanes(row1.0, y10 + ch, k); storeLanes(row1.1, y11 + ch, k)
+    if g.tileSize == 4 {
+        outputTransform(WinogradF4.self, m, images: images, geometry: g, accumulate: accumulate, sink: sink, scratch: scratch, into: y)
+    } else {
+        outputTransform(WinogradF2.self, m, images: images, geometry: g, accumulate: accumulate, sink: sink, scratch: scratch, into: y)
+    }
+}
+
+@inline(__always)
+func outputTransform<F: WinogradVariant>(_: F.Type, _ m: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
+                                         accumulate: Bool, sink: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                    into y: UnsafeMutablePointer<Float>) {
+    let o = g.outChannels, tile = F.m, alpha = F.m &+ 2, tiles = images &* g.tilesPerImage, plane = tiles &* o
+    withTileScratch(scratch) { x, q in
+        for t in 0..<tiles {
+            tilePixels(q, tile: t, in: y, geometry: g, outside: sink)
+            let src = m + t &* o
+            for ch in stride(from: 0, to: o, by: 8) {
+                let k = o &- ch
+                for xi in 0..<(alpha &* alpha) { x[xi] = loadLanes(src + (xi &* plane &+ ch), k) }
+                for j in 0..<alpha { F.output(x + j, alpha) }
+                for i in 0..<tile { F.output(x + i &* alpha, 1) }
+                for i in 0..<tile {
+                    for j in 0..<tile {
+                        let at = q[i &* tile &+ j] + ch
+                        if accumulate { addLanes(x[i &* alpha &+ j], at, k) } else { storeLanes(x[i &* alpha &+ j], at, k) }
+                    }
+                }
             }
         }
     }
 }
 
-/// Z[ξ][t][o] = (A dY Aᵀ)_ξ for every tile, z: [16][images·T][O]; a pixel past an odd edge of
-/// the output reads `zeros` (at least O zeros).
+/// Z[ξ][t][o] = (A dY Aᵀ)_ξ for every tile, z: [α²][images·T][O]; a pixel past the output's
+/// edge reads `zeros` (at least O zeros).
 public func winogradOutputGradientTransform(_ dy: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
-                                            zeros: UnsafeMutablePointer<Float>, into z: UnsafeMutablePointer<Float>) {
+                                            zeros: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                            into z: UnsafeMutablePointer<Float>) {
     let started = Profiler.start()
     defer { Profiler.record(Profiler.winogradTransforms, since: started) }
-    let o = g.outChannels, tiles = images &* g.tilesPerImage, plane = tiles &* o
+    if g.tileSize == 4 {
+        outputGradientTransform(WinogradF4.self, dy, images: images, geometry: g, zeros: zeros, scratch: scratch, into: z)
+    } else {
+        outputGradientTransform(WinogradF2.self, dy, images: images, geometry: g, zeros: zeros, scratch: scratch, into: z)
+    }
+}
+
+@inline(__always)
+func outputGradientTransform<F: WinogradVariant>(_: F.Type, _ dy: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
+                                                 zeros: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                            into z: UnsafeMutablePointer<Float>) {
+    let o = g.outChannels, tile = F.m, alpha = F.m &+ 2, tiles = images &* g.tilesPerImage, plane = tiles &* o
     let base = UnsafeMutablePointer(mutating: dy)
-    for t in 0..<tiles {
-        let (d00, d01, d10, d11) = tilePixels(tile: t, in: base, geometry: g, outside: zeros)
-        let out = z + t &* o
-        for ch in stride(from: 0, to: o, by: 8) {
-            let k = o &- ch
-            let c0 = outputGradientTransform1D(loadLanes(d00 + ch, k), loadLanes(d10 + ch, k))
-            let c1 = outputGradientTransform1D(loadLanes(d01 + ch, k), loadLanes(d11 + ch, k))
-            @inline(__always) func row(_ i: Int, _ r: FourLanes) {
-                let at = out + (i &* 4 &* plane &+ ch)
-                storeLanes(r.0, at, k)
-                storeLanes(r.1, at + plane, k)
-                storeLanes(r.2, at + 2 &* plane, k)
-                storeLanes(r.3, at + 3 &* plane, k)
+    withTileScratch(scratch) { x, q in
+        for t in 0..<tiles {
+            tilePixels(q, tile: t, in: base, geometry: g, outside: zeros)
+            let out = z + t &* o
+            for ch in stride(from: 0, to: o, by: 8) {
+                let k = o &- ch
+                for i in 0..<tile {
+                    for j in 0..<tile { x[i &* alpha &+ j] = loadLanes(q[i &* tile &+ j] + ch, k) }
+                }
+                for j in 0..<tile { F.outputGradient(x + j, alpha) }
+                for i in 0..<alpha { F.outputGradient(x + i &* alpha, 1) }
+                for xi in 0..<(alpha &* alpha) { storeLanes(x[xi], out + (xi &* plane &+ ch), k) }
             }
-            row(0, outputGradientTransform1D(c0.0, c1.0))
-            row(1, outputGradientTransform1D(c0.1, c1.1))
-            row(2, outputGradientTransform1D(c0.2, c1.2))
-            row(3, outputGradientTransform1D(c0.3, c1.3))
+        }
+    }
+}
+
+/// U_ξ[o][c] = (G g Gᵀ)_ξ for the OHWI weight [O][3][3][C]; u: [α²][O][C].
+public func winogradWeightTransform(_ weight: UnsafePointer<Float>, outChannels o: Int, inChannels c: Int,
+                                    tileSize: Int, scratch: UnsafeMutablePointer<Float>, into u: UnsafeMutablePointer<Float>) {
+    let started = Profiler.start()
+    defer { Profiler.record(Profiler.winogradTransforms, since: started) }
+    if tileSize == 4 {
+        weightTransform(WinogradF4.self, weight, outChannels: o, inChannels: c, scratch: scratch, into: u)
+    } else {
+        weightTransform(WinogradF2.self, weight, outChannels: o, inChannels: c, scratch: scratch, into: u)
+    }
+}
+
+@inline(__always)
+func weightTransform<F: WinogradVariant>(_: F.Type, _ weight: UnsafePointer<Float>, outChannels o: Int, inChannels c: Int,
+                                         scratch: UnsafeMutablePointer<Float>, into u: UnsafeMutablePointer<Float>) {
+    let alpha = F.m &+ 2, plane = o &* c
+    withTileScratch(scratch) { x, _ in
+        for oc in 0..<o {
+            let g = weight + oc &* 9 &* c
+            let out = u + oc &* c
+            for ch in stride(from: 0, to: c, by: 8) {
+                let k = c &- ch
+                for ky in 0..<3 {
+                    for kx in 0..<3 { x[ky &* alpha &+ kx] = loadLanes(g + ((ky &* 3 &+ kx) &* c &+ ch), k) }
+                }
+                for kx in 0..<3 { F.weight(x + kx, alpha) }
+                for i in 0..<alpha { F.weight(x + i &* alpha, 1) }
+                for xi in 0..<(alpha &* alpha) { storeLanes(x[xi], out + (xi &* plane &+ ch), k) }
+            }
+        }
+    }
+}
+
+/// dW[o][ky][kx][c] += (Gᵀ dU G)[ky][kx] for dU: [α²][O][C] and the OHWI weight gradient.
+public func winogradWeightGradientTransform(_ du: UnsafePointer<Float>, outChannels o: Int, inChannels c: Int,
+                                            tileSize: Int, scratch: UnsafeMutablePointer<Float>,
+                                            addingInto dw: UnsafeMutablePointer<Float>) {
+    let started = Profiler.start()
+    defer { Profiler.record(Profiler.winogradTransforms, since: started) }
+    if tileSize == 4 {
+        weightGradientTransform(WinogradF4.self, du, outChannels: o, inChannels: c, scratch: scratch, addingInto: dw)
+    } else {
+        weightGradientTransform(WinogradF2.self, du, outChannels: o, inChannels: c, scratch: scratch, addingInto: dw)
+    }
+}
+
+@inline(__always)
+func weightGradientTransform<F: WinogradVariant>(_: F.Type, _ du: UnsafePointer<Float>, outChannels o: Int, inChannels c: Int,
+                                                 scratch: UnsafeMutablePointer<Float>, addingInto dw: UnsafeMutablePointer<Float>) {
+    let alpha = F.m &+ 2, plane = o &* c
+    withTileScratch(scratch) { x, _ in
+        for oc in 0..<o {
+            let src = du + oc &* c
+            let out = dw + oc &* 9 &* c
+            for ch in stride(from: 0, to: c, by: 8) {
+                let k = c &- ch
+                for xi in 0..<(alpha &* alpha) { x[xi] = loadLanes(src + (xi &* plane &+ ch), k) }
+                for j in 0..<alpha { F.weightGradient(x + j, alpha) }
+                for ky in 0..<3 { F.weightGradient(x + ky &* alpha, 1) }
+                for ky in 0..<3 {
+                    for kx in 0..<3 { addLanes(x[ky &* alpha &+ kx], out + ((ky &* 3 &+ kx) &* c &+ ch), k) }
+                }
+            }
         }
     }
 }
@@ -349,31 +506,33 @@ public func winogradOutputGradientTransform(_ dy: UnsafePointer<Float>, images: 
 /// Images per chunk so that one chunk's transformed tiles (V and M, or V and Z) stay within
 /// `maxWorkspaceBytes`.
 public func winogradChunkImages(_ g: WinogradGeometry, batch: Int, maxWorkspaceBytes: Int) -> Int {
-    let perImage = g.tilesPerImage * 16 * (g.inChannels + g.outChannels) * MemoryLayout<Float>.stride
+    let perImage = g.tilesPerImage * g.positions * (g.inChannels + g.outChannels) * MemoryLayout<Float>.stride
     return max(1, min(batch, maxWorkspaceBytes / max(perImage, 1)))
 }
 
 /// y = (or += with `accumulate`) the 3×3 stride-1 convolution of NHWC x, through Note
-/// [Winograd F(2×2, 3×3)]; `u` is the weight transform (`winogradWeightTransform`).
+/// [Winograd F(2×2, 3×3)] with the geometry's tile size; `u` is the weight transform
+/// (`winogradWeightTransform` with the same tile size).
 public func winogradConvolutionForward(_ x: UnsafePointer<Float>, images n: Int, geometry g: WinogradGeometry,
                                        transformedWeight u: UnsafePointer<Float>, workspace: FloatStorage,
                                        maxWorkspaceBytes: Int, accumulate: Bool, output y: UnsafeMutablePointer<Float>) {
     let c = g.inChannels, o = g.outChannels, t = g.tilesPerImage, edge = winogradEdgeFloats(g)
     let chunk = winogradChunkImages(g, batch: n, maxWorkspaceBytes: maxWorkspaceBytes)
-    workspace.reserve(2 * edge + chunk * t * 16 * (c + o))
-    let zeros = workspace.pointer, sink = zeros + edge
+    let positions = g.positions
+    workspace.reserve(2 * edge + winogradScratchFloats + chunk * t * positions * (c + o))
+    let zeros = workspace.pointer, sink = zeros + edge, scratch = sink + edge
     zeros.update(repeating: 0, count: edge)
-    let v = sink + edge, m = v + chunk * t * 16 * c
+    let v = scratch + winogradScratchFloats, m = v + chunk * t * positions * c
     let imageIn = g.inHeight * g.inWidth * c, imageOut = g.outHeight * g.outWidth * o
     var start = 0
     while start < n {
         let count = min(chunk, n - start), rows = count * t
-        winogradInputTransform(x + start * imageIn, images: count, geometry: g, zeros: zeros, into: v)
-        for xi in 0..<16 {
+        winogradInputTransform(x + start * imageIn, images: count, geometry: g, zeros: zeros, scratch: scratch, into: v)
+        for xi in 0..<positions {
             sgemm(transB: true, m: rows, n: o, k: c, a: v + xi * rows * c, lda: c,
                   b: u + xi * o * c, ldb: c, beta: 0, c: m + xi * rows * o, ldc: o)
         }
-        winogradOutputTransform(m, images: count, geometry: g, accumulate: accumulate, sink: sink,
+        winogradOutputTransform(m, images: count, geometry: g, accumulate: accumulate, sink: sink, scratch: scratch,
                                 into: y + start * imageOut)
         start += count
     }
@@ -388,31 +547,34 @@ public func winogradConvolutionBackward(input x: UnsafePointer<Float>, outputGra
                                         inputGradient dx: UnsafeMutablePointer<Float>?) {
     let c = g.inChannels, o = g.outChannels, t = g.tilesPerImage, edge = winogradEdgeFloats(g)
     let chunk = winogradChunkImages(g, batch: n, maxWorkspaceBytes: maxWorkspaceBytes)
-    let weightFloats = (16 * o * c + 15) & ~15
-    workspace.reserve(2 * edge + weightFloats + chunk * t * 16 * (c + o))
-    let zeros = workspace.pointer, sink = zeros + edge, du = sink + edge
+    let positions = g.positions
+    let weightFloats = (positions * o * c + 15) & ~15
+    workspace.reserve(2 * edge + winogradScratchFloats + weightFloats + chunk * t * positions * (c + o))
+    let zeros = workspace.pointer, sink = zeros + edge, scratch = sink + edge, du = scratch + winogradScratchFloats
     zeros.update(repeating: 0, count: edge)
-    let v = du + weightFloats, z = v + chunk * t * 16 * c
+    let v = du + weightFloats, z = v + chunk * t * positions * c
     let imageIn = g.inHeight * g.inWidth * c, imageOut = g.outHeight * g.outWidth * o
     dx?.update(repeating: 0, count: n * imageIn)  // overlapping patches accumulate
     var start = 0
     while start < n {
         let count = min(chunk, n - start), rows = count * t
-        winogradInputTransform(x + start * imageIn, images: count, geometry: g, zeros: zeros, into: v)
-        winogradOutputGradientTransform(dy + start * imageOut, images: count, geometry: g, zeros: zeros, into: z)
-        for xi in 0..<16 {
+        winogradInputTransform(x + start * imageIn, images: count, geometry: g, zeros: zeros, scratch: scratch, into: v)
+        winogradOutputGradientTransform(dy + start * imageOut, images: count, geometry: g, zeros: zeros, scratch: scratch,
+                                        into: z)
+        for xi in 0..<positions {
             sgemm(transA: true, m: o, n: c, k: rows, a: z + xi * rows * o, lda: o,
                   b: v + xi * rows * c, ldb: c, beta: start == 0 ? 0 : 1, c: du + xi * o * c, ldc: c)
         }
         if let dx {
             // V is no longer needed: dV takes its place.
-            for xi in 0..<16 {
+            for xi in 0..<positions {
                 sgemm(m: rows, n: c, k: o, a: z + xi * rows * o, lda: o,
                       b: u + xi * o * c, ldb: c, beta: 0, c: v + xi * rows * c, ldc: c)
             }
-            winogradInputGradientTransform(v, images: count, geometry: g, sink: sink, addingInto: dx + start * imageIn)
+            winogradInputGradientTransform(v, images: count, geometry: g, sink: sink, scratch: scratch,
+                                           addingInto: dx + start * imageIn)
         }
         start += count
     }
-    winogradWeightGradientTransform(du, outChannels: o, inChannels: c, addingInto: dw)
+    winogradWeightGradientTransform(du, outChannels: o, inChannels: c, tileSize: g.tileSize, scratch: scratch, addingInto: dw)
 }

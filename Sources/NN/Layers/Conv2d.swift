@@ -15,11 +15,15 @@ public enum ConvWeightInit: Sendable {
     case pytorchDefault
 }
 
-/// How a convolution computes: `automatic` takes Winograd F(2×2, 3×3) for every 3×3 stride-1
-/// ungrouped convolution (Note [Winograd F(2×2, 3×3)] in Kernels/Winograd.swift) and im2col +
-/// GEMM for the rest; `im2col` never takes Winograd (the direct path, for comparison and tests).
+/// How a convolution computes (Note [Winograd F(2×2, 3×3)] in Kernels/Winograd.swift):
+/// `automatic` takes Winograd F(2×2, 3×3) for every 3×3 stride-1 ungrouped convolution and
+/// im2col + GEMM for the rest; `winogradF2` is the same; `winogradF4` takes F(4×4, 3×3) instead
+/// (fewer FLOPs, ten times the rounding error: opt-in); `im2col` never takes Winograd (the
+/// direct path, for comparison and tests).
 public enum ConvolutionAlgorithm: String, Sendable, CaseIterable, Codable {
     case automatic = "auto"
+    case winogradF2 = "winograd-f2"
+    case winogradF4 = "winograd-f4"
     case im2col
 }
 
@@ -79,9 +83,11 @@ public final class Conv2d: Layer {
     /// channels, and its gradient in the same layout before it is added back as OHWI.
     private let depthwiseWeight = FloatStorage()
     private let depthwiseGradient = FloatStorage()
-    /// Winograd only: the weight transform U [16][O][C], made by every forward; backward reuses
-    /// the one a `.train` forward made (the weights do not change in between).
+    /// Winograd only: the weight transform U [α²][O][C] for tiles of `transformedTileSize`, made
+    /// by every forward; backward reuses the one a `.train` forward made (the weights do not
+    /// change in between).
     private let transformedWeight = FloatStorage()
+    private var transformedTileSize = 0
     private var transformedWeightServesBackward = false
 
     /// A square kernel with equal padding on both axes.
@@ -148,18 +154,22 @@ public final class Conv2d: Layer {
     }
 
     private var usesWinograd: Bool {
-        algorithm == .automatic && kernelHeight == 3 && kernelWidth == 3 && stride == 1 && groups == 1
+        algorithm != .im2col && kernelHeight == 3 && kernelWidth == 3 && stride == 1 && groups == 1
     }
 
-    private func winogradGeometry(_ x: Tensor) -> WinogradGeometry {
-        WinogradGeometry(inHeight: x.h, inWidth: x.w, inChannels: inChannels, outChannels: outChannels,
-                         paddingHeight: paddingHeight, paddingWidth: paddingWidth)
+    private func winogradGeometry(_ g: ConvGeometry) -> WinogradGeometry {
+        let tile = algorithm == .winogradF4 ? 4 : 2
+        return WinogradGeometry(inHeight: g.inHeight, inWidth: g.inWidth, inChannels: inChannels, outChannels: outChannels,
+                                paddingHeight: paddingHeight, paddingWidth: paddingWidth, tileSize: tile)
     }
 
-    private func transformWeight() {
-        transformedWeight.reserve(16 * outChannels * inChannels)
+    private func transformWeight(tileSize: Int) {
+        // The transform's scratch after U, 64-byte aligned.
+        let floats = ((tileSize + 2) * (tileSize + 2) * outChannels * inChannels + 15) & ~15
+        transformedWeight.reserve(floats + winogradScratchFloats)
         winogradWeightTransform(store.value(weight), outChannels: outChannels, inChannels: inChannels,
-                                into: transformedWeight.pointer)
+                                tileSize: tileSize, scratch: transformedWeight.pointer + floats, into: transformedWeight.pointer)
+        transformedTileSize = tileSize
     }
 
     private var isDepthwise: Bool { groups > 1 && groups == inChannels && groups == outChannels }
@@ -200,9 +210,10 @@ public final class Conv2d: Layer {
             return output
         }
         if usesWinograd {
-            transformWeight()
+            let wg = winogradGeometry(g)
+            transformWeight(tileSize: wg.tileSize)
             transformedWeightServesBackward = mode == .train
-            winogradConvolutionForward(x.pointer, images: n, geometry: winogradGeometry(x),
+            winogradConvolutionForward(x.pointer, images: n, geometry: wg,
                                        transformedWeight: transformedWeight.pointer, workspace: workspace,
                                        maxWorkspaceBytes: maxWorkspaceBytes, accumulate: bias != nil, output: y)
             return output
@@ -267,9 +278,10 @@ public final class Conv2d: Layer {
             return
         }
         if usesWinograd {
-            if !transformedWeightServesBackward { transformWeight() }
+            let wg = winogradGeometry(g)
+            if !transformedWeightServesBackward || transformedTileSize != wg.tileSize { transformWeight(tileSize: wg.tileSize) }
             winogradConvolutionBackward(input: x.pointer, outputGradient: dy.pointer, images: n,
-                                        geometry: winogradGeometry(x), transformedWeight: transformedWeight.pointer,
+                                        geometry: wg, transformedWeight: transformedWeight.pointer,
                                         workspace: workspace, maxWorkspaceBytes: maxWorkspaceBytes, weightGradient: dw,
                                         inputGradient: computesInputGradient ? dInput.pointer : nil)
             return
