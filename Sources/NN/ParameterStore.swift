@@ -60,6 +60,27 @@ public final class ParameterStore {
     /// pass: the overlapped all-reduce launches a bucket when all of its parameters are in
     /// (Note [Overlapped all-reduce] in DataParallel). nil: nothing listens.
     public var gradientReady: ((_ offset: Int, _ count: Int) -> Void)?
+    /// Eval forwards run every convolution that a BatchNorm follows with the two folded into
+    /// one (Note [BatchNorm folding] in Layers/BatchNormFolding.swift); false computes the
+    /// BatchNorm as a pass of its own, as training does (`--no-fold-bn`, for debugging).
+    public var foldsBatchNormInEval = true
+
+    // Note [Parameter version]
+    // ~~~~~~~~~~~~~~~~~~~~~~~~
+    // `version` changes whenever parameter values or float buffers (BatchNorm running
+    // statistics) may have changed, so that values derived from them (the folded weights of
+    // Note [BatchNorm folding]) know when to be recomputed. It is not bumped by the writers
+    // (the optimizer, StateDict.load, ModelEMA, broadcasts, the running-statistics average,
+    // BatchNorm's training forward, tests, ...), which would be a convention every new writer
+    // must remember: it is bumped by the only way to write, the accessors that hand out
+    // MUTABLE pointers (`values`, `value(_:)`, `floatBuffers`, `floatBuffer(_:)`). Readers on
+    // the forward path take `readOnlyValue(_:)` / `readOnlyFloatBuffer(_:)` instead, so an
+    // evaluation loop leaves the version, and the folded weights, alone. A mutable pointer
+    // is therefore a permission to write NOW: take it again for a later write (every writer
+    // here does), never keep one across a forward. Gradients and the integer buffers
+    // (num_batches_tracked) feed nothing derived and do not bump it.
+    /// See Note [Parameter version].
+    public private(set) var version: UInt64 = 0
 
     private var valueStorage = FloatStorage()
     private var gradientStorage = FloatStorage()
@@ -70,12 +91,20 @@ public final class ParameterStore {
 
     deinit { intBufferStorage.deallocate() }
 
-    /// The flat parameter values (valid after `finalize`).
-    public var values: UnsafeMutablePointer<Float> { valueStorage.pointer }
+    /// The flat parameter values (valid after `finalize`), for writing: bumps `version`
+    /// (Note [Parameter version]).
+    public var values: UnsafeMutablePointer<Float> {
+        version &+= 1
+        return valueStorage.pointer
+    }
     /// The flat gradients, same layout as `values`.
     public var gradients: UnsafeMutablePointer<Float> { gradientStorage.pointer }
-    /// Float buffers (BatchNorm running mean/var), one flat allocation.
-    public var floatBuffers: UnsafeMutablePointer<Float> { floatBufferStorage.pointer }
+    /// Float buffers (BatchNorm running mean/var), one flat allocation, for writing: bumps
+    /// `version` (Note [Parameter version]).
+    public var floatBuffers: UnsafeMutablePointer<Float> {
+        version &+= 1
+        return floatBufferStorage.pointer
+    }
     /// Integer buffers (BatchNorm num_batches_tracked).
     public var intBuffers: UnsafeMutablePointer<Int64> { intBufferStorage }
 
@@ -159,11 +188,21 @@ public final class ParameterStore {
 
     public func zeroGradients() { gradients.update(repeating: 0, count: max(parameterCount, 0)) }
 
+    /// `p`'s values, for writing (bumps `version`, Note [Parameter version]).
     public func value(_ p: ParameterEntry) -> UnsafeMutablePointer<Float> { values + p.offset }
+    /// `p`'s values for reading: leaves `version` alone (the forward path's accessor).
+    @inline(__always) public func readOnlyValue(_ p: ParameterEntry) -> UnsafePointer<Float> {
+        UnsafePointer(valueStorage.pointer + p.offset)
+    }
     public func gradient(_ p: ParameterEntry) -> UnsafeMutablePointer<Float> { gradients + p.offset }
     /// A layer's backward has added its last contribution to `p`'s gradient.
     @inline(__always) public func markGradientReady(_ p: ParameterEntry) { gradientReady?(p.offset, p.count) }
+    /// `b`'s values, for writing (bumps `version`, Note [Parameter version]).
     public func floatBuffer(_ b: BufferEntry) -> UnsafeMutablePointer<Float> { floatBuffers + b.offset }
+    /// `b`'s values for reading: leaves `version` alone.
+    @inline(__always) public func readOnlyFloatBuffer(_ b: BufferEntry) -> UnsafePointer<Float> {
+        UnsafePointer(floatBufferStorage.pointer + b.offset)
+    }
     public func intBuffer(_ b: BufferEntry) -> UnsafeMutablePointer<Int64> { intBuffers + b.offset }
 
     public func parameter(named name: String) -> ParameterEntry? { parameters.first { $0.name == name } }

@@ -25,6 +25,9 @@ public struct BenchmarkOptions: Sendable {
     public var convAlgorithm = ConvolutionAlgorithm.automatic
     /// Time every layer category and kernel (Note [Per-layer profile]) and measure MFU.
     public var profile = false
+    /// Eval runs each convolution + BatchNorm as one folded convolution (Note [BatchNorm
+    /// folding]); false (`--no-fold-bn`) times the unfolded BatchNorm passes instead.
+    public var foldBatchNorm = true
     public init() {}
 }
 
@@ -32,6 +35,8 @@ public struct BenchmarkResult: Codable, Sendable {
     public var model: String
     public var stem: String
     public var mode: String
+    /// Eval only: whether BatchNorm was folded into the convolutions (`--no-fold-bn`: false).
+    public var foldedBatchNorm: Bool?
     public var imageSize: Int
     public var batchSize: Int
     public var threads: Int
@@ -94,6 +99,7 @@ public struct BenchmarkResult: Codable, Sendable {
         case forwardGFlopsPerImage = "forward_gflops_per_image", sgemmGFlops = "sgemm_gflops", mfu
         case gemmUtilisation = "gemm_utilisation", profile
         case meanStepMs = "mean_step_ms"
+        case foldedBatchNorm = "folded_batch_norm"
         case imageSize = "image_size", batchSize = "batch_size"
         case imagesPerSecond = "images_per_second", msPerStep = "ms_per_step"
         case msPerStepMin = "ms_per_step_min", peakRSSMB = "peak_rss_mb"
@@ -110,6 +116,7 @@ public func runBenchmark(_ options: BenchmarkOptions,
     Conv2d.defaultAlgorithm = options.convAlgorithm
     let model = try ClassifierModel(architecture: options.model, numClasses: options.numClasses,
                                     stem: options.stem, seed: 0)
+    model.store.foldsBatchNormInEval = options.foldBatchNorm
     let images = Tensor(n: options.batchSize, h: options.imageSize, w: options.imageSize, c: 3)
     var rng = SplitMix64(seed: 1)
     for i in 0..<images.count { images.pointer[i] = Float(rng.nextNormal()) }
@@ -184,6 +191,7 @@ public func runBenchmark(_ options: BenchmarkOptions,
                                  msPerStep: median, msPerStepMin: medians[1] / ranks, peakRSSMB: medians[3] / ranks,
                                  parameters: model.parameterCount)
     result.ranks = comm.worldSize
+    if options.mode == .eval { result.foldedBatchNorm = options.foldBatchNorm }
     result.communicated = communicates
     result.allReduceMs = medians[2] / ranks
     result.overlap = reduction.mode.rawValue

@@ -47,6 +47,8 @@ struct Bench: ParsableCommand {
     var convAlgorithm = ConvolutionAlgorithm.automatic
     @Flag(help: "Also print where a step's time goes: forward and backward by layer category (conv by kernel and stride, BatchNorm, pooling, ...), the GEMM/im2col/col2im kernels inside them, GFLOP/s, and model-FLOP utilisation against a measured SGEMM.")
     var profile = false
+    @Flag(help: "Eval: compute every BatchNorm as a pass of its own instead of folding it into the convolution before it (for debugging, and to measure what folding gains).")
+    var noFoldBn = false
 
     func run() throws {
         guard ["on", "off"].contains(communication) else { throw ValidationError("--communication takes on or off") }
@@ -73,13 +75,15 @@ struct Bench: ParsableCommand {
         options.warmupSteps = warmup
         options.threads = threads
         options.mode = mode
+        options.foldBatchNorm = !noFoldBn
         let comm: any Communicator = MPICommunicator.isLaunchedByMPI
             ? MPICommunicator(threadMultiple: overlapMode == .thread) : SingleProcessCommunicator()
         defer { comm.finalize() }
         let result = try runBenchmark(options, communicator: comm)
         guard comm.rank == 0 else { return }
+        let modeText = mode == .eval && noFoldBn ? "eval (BatchNorm not folded)" : mode.rawValue
         var line = String(format: "%@ (%@ stem) %@  %dpx  batch %d  %d thread(s): %.1f images/s, %.1f ms/step (median of %d; min %.1f), peak RSS %.0f MB",
-                          model, stem.rawValue, mode.rawValue, imageSize, batchSize, threads, result.imagesPerSecond,
+                          model, stem.rawValue, modeText, imageSize, batchSize, threads, result.imagesPerSecond,
                           result.msPerStep, steps, result.msPerStepMin, result.peakRSSMB)
         if comm.worldSize > 1 {
             line += result.communicated

@@ -49,6 +49,35 @@ final class ZeroAllocationStepTests: XCTestCase {
         return (after - before) / 2
     }
 
+    /// A steady-state eval forward allocates nothing either, with BatchNorm folded into the
+    /// convolutions (Note [BatchNorm folding]), also when a weight change makes it refold: the
+    /// folded weights reuse their buffers.
+    private func allocationsPerEval(_ architecture: String, imageSize: Int, batch: Int) throws -> (Int, Int) {
+        setBLASThreads(1)
+        let model = try ClassifierModel(architecture: architecture, numClasses: 10, stem: .imagenet, seed: 1)
+        let images = Tensor(n: batch, h: imageSize, w: imageSize, c: 3)
+        var rng = SplitMix64(seed: 2)
+        for i in 0..<images.count { images.pointer[i] = Float(rng.nextNormal()) }
+        for _ in 0..<2 { _ = model.forward(images, mode: .eval) }
+        let before = allocation_count()
+        for _ in 0..<2 { _ = model.forward(images, mode: .eval) }
+        let steady = allocation_count() - before
+        let p = model.store.parameters[0]
+        let afterChange = allocation_count()
+        model.store.value(p)[0] += 1  // bumps the version: the next eval refolds every pair
+        _ = model.forward(images, mode: .eval)
+        return (steady / 2, allocation_count() - afterChange)
+    }
+
+    func testEvalForwardAllocatesNothing() throws {
+        for (architecture, size, batch) in [("resnet18", 32, 4), ("resnet50", 32, 2), ("efficientnet_b0", 32, 4),
+                                            ("inception_resnet_v2", 75, 1)] {
+            let (steady, refold) = try allocationsPerEval(architecture, imageSize: size, batch: batch)
+            XCTAssertEqual(steady, 0, "\(architecture): allocations per eval forward")
+            XCTAssertEqual(refold, 0, "\(architecture): allocations of an eval forward that refolds")
+        }
+    }
+
     /// The counter sees Swift allocations at all (otherwise zero would prove nothing).
     func testCounterSeesAllocations() {
         let before = allocation_count()

@@ -37,6 +37,9 @@ public final class BatchNorm2d: Layer {
     public let runningMean: BufferEntry
     public let runningVar: BufferEntry
     public let numBatchesTracked: BufferEntry
+    /// Set by `Conv2d.foldInEval(_:)`: this BatchNorm is folded into the convolution before
+    /// it in eval (Note [BatchNorm folding]).
+    public internal(set) var fold: BatchNormFold?
 
     private let store: ParameterStore
     private let output = Tensor()
@@ -106,6 +109,11 @@ public final class BatchNorm2d: Layer {
     }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
+        // Folded eval: the convolution already normalised and activated x (Note [BatchNorm folding]).
+        if mode == .eval, let fold, fold.consume(x) {
+            input = nil
+            return x
+        }
         let started = Profiler.start()
         defer { Profiler.record(profileCategory, since: started) }
         precondition(x.c == channels, "BatchNorm2d expects \(channels) channels, got \(x.c) (shape \(x.shape))")
@@ -113,7 +121,7 @@ public final class BatchNorm2d: Layer {
         output.resize(like: x)
         input = x
         lastMode = mode
-        let src = UnsafePointer(x.pointer), gamma = store.value(weight), beta = store.value(bias)
+        let src = UnsafePointer(x.pointer), gamma = store.readOnlyValue(weight), beta = store.readOnlyValue(bias)
         let mean = self.mean, invStd = self.invStd, scale = self.scale, shift = self.shift
         let s1 = sumA, s2 = sumB
         if mode == .train {
@@ -147,7 +155,8 @@ public final class BatchNorm2d: Layer {
             }
             store.intBuffer(numBatchesTracked)[0] += 1
         } else {
-            let rm = store.floatBuffer(runningMean), rv = store.floatBuffer(runningVar)
+            // Read-only: evaluation leaves the store's version alone (Note [Parameter version]).
+            let rm = store.readOnlyFloatBuffer(runningMean), rv = store.readOnlyFloatBuffer(runningVar)
             for ch in 0..<c {
                 mean[ch] = rm[ch]
                 invStd[ch] = Float(1 / (Double(rv[ch]) + Double(eps)).squareRoot())

@@ -75,7 +75,10 @@ public final class Conv2d: Layer {
     /// a model.
     nonisolated(unsafe) public static var defaultAlgorithm = ConvolutionAlgorithm.automatic
 
-    private let store: ParameterStore
+    let store: ParameterStore
+    /// Set by `foldInEval(_:)`: the BatchNorm after this convolution, folded into it in eval
+    /// (Note [BatchNorm folding], BatchNormFolding.swift).
+    public internal(set) var batchNormFold: BatchNormFold?
     private let output = Tensor()
     private var input: Tensor?
     private let biasScratch: UnsafeMutablePointer<Double>
@@ -197,16 +200,26 @@ public final class Conv2d: Layer {
         let n = x.n, ho = g.outHeight, wo = g.outWidth, o = outChannels
         output.resize(n: n, h: ho, w: wo, c: o)
         input = mode == .train ? x : nil
-        let w = store.value(weight)
+        // Eval with a BatchNorm after it: folded weight, bias-free GEMMs, and `finish` (bias +
+        // the BatchNorm's activation) on each chunk of rows (Note [BatchNorm folding]).
+        let folded = batchNormFold?.begin(output, mode: mode)
+        let w = folded?.weight ?? store.readOnlyValue(weight)
         let y = output.pointer
         let rows = n * ho * wo
-        if let bias {
-            broadcastRows(store.value(bias), y, rows: rows, columns: o)
+        if let bias, folded == nil {
+            broadcastRows(store.readOnlyValue(bias), y, rows: rows, columns: o)
         }
-        let beta: Float = bias == nil ? 0 : 1
+        let beta: Float = bias == nil || folded != nil ? 0 : 1
 
         if isDepthwise {
-            depthwiseForward(x.pointer, geometry: g, images: n, y)
+            let wt = UnsafePointer(transposeDepthwiseWeight(w))
+            let imageIn = g.inHeight * g.inWidth * inChannels, imageRows = ho * wo
+            for image in 0..<n {
+                let yImage = y + image * imageRows * o
+                depthwiseForward(x.pointer + image * imageIn, weight: wt, geometry: g, images: 1, yImage,
+                                 accumulate: beta != 0)
+                folded?.finish(yImage, rows: imageRows)
+            }
             return output
         }
         if usesWinograd {
@@ -220,10 +233,18 @@ public final class Conv2d: Layer {
         }
         let og = o / groups, kg = g.columnsPerGroup, k = g.columns
         if isPointwise {
-            // NHWC input is already the [N·H·W, C] column matrix.
-            for gi in 0..<groups {
-                sgemm(transB: true, m: rows, n: og, k: kg, a: x.pointer + gi * kg, lda: k,
-                      b: w + gi * og * kg, ldb: kg, beta: beta, c: y + gi * og, ldc: o)
+            // NHWC input is already the [N·H·W, C] column matrix. Folded: blocks of rows whose
+            // input and output fit the workspace budget, so `finish` finds them in cache.
+            let block = folded == nil ? rows : max(256, maxWorkspaceBytes / ((k + o) * MemoryLayout<Float>.stride))
+            var first = 0
+            while first < rows {
+                let count = min(block, rows - first)
+                for gi in 0..<groups {
+                    sgemm(transB: true, m: count, n: og, k: kg, a: x.pointer + first * k + gi * kg, lda: k,
+                          b: w + gi * og * kg, ldb: kg, beta: beta, c: y + first * o + gi * og, ldc: o)
+                }
+                folded?.finish(y + first * o, rows: count)
+                first += count
             }
             return output
         }
@@ -241,6 +262,7 @@ public final class Conv2d: Layer {
                 sgemm(transB: true, m: chunkRows, n: og, k: kg, a: columns + gi * kg, lda: k,
                       b: w + gi * og * kg, ldb: kg, beta: beta, c: yChunk + gi * og, ldc: o)
             }
+            folded?.finish(yChunk, rows: chunkRows)
             start += count
         }
         return output
@@ -329,20 +351,20 @@ public final class Conv2d: Layer {
 
     // MARK: Depthwise (G = C = O): a direct loop over contiguous channels.
 
-    /// Copies OHWI [C][Kh][Kw][1] into [Kh][Kw][C].
-    private func transposeDepthwiseWeight() -> UnsafeMutablePointer<Float> {
+    /// Copies OHWI [C][Kh][Kw][1] (`src`: the weight or its folded form) into [Kh][Kw][C].
+    private func transposeDepthwiseWeight(_ src: UnsafePointer<Float>) -> UnsafeMutablePointer<Float> {
         let c = inChannels, kk = kernelHeight * kernelWidth
         depthwiseWeight.reserve(kk * c)
-        let src = store.value(weight), dst = depthwiseWeight.pointer
+        let dst = depthwiseWeight.pointer
         for ch in 0..<c { for t in 0..<kk { dst[t &* c &+ ch] = src[ch &* kk &+ t] } }
         return dst
     }
 
-    /// y (already holding the bias or zero) += depthwise convolution of x.
-    private func depthwiseForward(_ x: UnsafePointer<Float>, geometry g: ConvGeometry, images: Int,
-                                  _ y: UnsafeMutablePointer<Float>) {
-        let wt = UnsafePointer(transposeDepthwiseWeight())
-        if bias == nil { y.update(repeating: 0, count: images * g.outHeight * g.outWidth * inChannels) }
+    /// y = (`accumulate`: y, which holds the bias; else 0) + depthwise convolution of x with the
+    /// transposed weight `wt` ([Kh][Kw][C]).
+    private func depthwiseForward(_ x: UnsafePointer<Float>, weight wt: UnsafePointer<Float>, geometry g: ConvGeometry,
+                                  images: Int, _ y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        if !accumulate { y.update(repeating: 0, count: images * g.outHeight * g.outWidth * inChannels) }
         let h = g.inHeight, w = g.inWidth, c = inChannels, kh = kernelHeight, kw = kernelWidth, s = stride
         let ph = paddingHeight, pw = paddingWidth, ho = g.outHeight, wo = g.outWidth
         var out = y
@@ -369,7 +391,7 @@ public final class Conv2d: Layer {
 
     private func depthwiseBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
                                    geometry g: ConvGeometry, images: Int, _ dx: UnsafeMutablePointer<Float>) {
-        let wt = UnsafePointer(transposeDepthwiseWeight())
+        let wt = UnsafePointer(transposeDepthwiseWeight(store.readOnlyValue(weight)))
         let h = g.inHeight, w = g.inWidth, c = inChannels, kh = kernelHeight, kw = kernelWidth, s = stride
         let ph = paddingHeight, pw = paddingWidth, ho = g.outHeight, wo = g.outWidth, kk = kh * kw
         depthwiseGradient.reserve(kk * c)

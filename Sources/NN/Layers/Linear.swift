@@ -41,9 +41,10 @@ public final class Linear: Layer {
         let n = x.n, o = outFeatures
         output.resize(n: n, h: 1, w: 1, c: o)
         input = mode == .train ? x : nil
-        if let bias { broadcastRows(store.value(bias), output.pointer, rows: n, columns: o) }
+        // Read-only accessors: an evaluation loop leaves the store's version alone (Note [Parameter version]).
+        if let bias { broadcastRows(store.readOnlyValue(bias), output.pointer, rows: n, columns: o) }
         sgemm(transB: true, m: n, n: o, k: inFeatures, a: x.pointer, lda: inFeatures,
-              b: store.value(weight), ldb: inFeatures, beta: bias == nil ? 0 : 1, c: output.pointer, ldc: o)
+              b: store.readOnlyValue(weight), ldb: inFeatures, beta: bias == nil ? 0 : 1, c: output.pointer, ldc: o)
         return output
     }
 

@@ -7,11 +7,12 @@ import Kernels
 /// BatchNorm (Note [Fused activation]).
 func convNormActivation(_ store: ParameterStore, name: String, inChannels: Int, outChannels: Int, kernelSize: Int,
                         stride: Int = 1, groups: Int = 1, activation: Bool, workspace: FloatStorage?) -> Sequential {
-    Sequential([
-        Conv2d(store, name: "\(name).0", inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize,
-               stride: stride, padding: (kernelSize - 1) / 2, groups: groups, workspace: workspace),
-        BatchNorm2d(store, name: "\(name).1", channels: outChannels, activation: activation ? .silu : .none),
-    ])
+    let conv = Conv2d(store, name: "\(name).0", inChannels: inChannels, outChannels: outChannels,
+                      kernelSize: kernelSize, stride: stride, padding: (kernelSize - 1) / 2, groups: groups,
+                      workspace: workspace)
+    let bn = BatchNorm2d(store, name: "\(name).1", channels: outChannels, activation: activation ? .silu : .none)
+    conv.foldInEval(bn)  // Note [BatchNorm folding]
+    return Sequential([conv, bn])
 }
 
 /// torchvision's MBConv (mobile inverted bottleneck, EfficientNet-B0…B7):

@@ -14,12 +14,13 @@ import Kernels
 func convNormAct(_ store: ParameterStore, _ name: String, _ inChannels: Int, _ outChannels: Int,
                  kernel: (Int, Int), stride: Int = 1, padding: (Int, Int) = (0, 0),
                  workspace: FloatStorage) -> Sequential {
-    Sequential([
-        Conv2d(store, name: "\(name).conv", inChannels: inChannels, outChannels: outChannels, kernelSize: kernel,
-               stride: stride, padding: padding, weightInit: .pytorchDefault, workspace: workspace),
-        BatchNorm2d(store, name: "\(name).bn", channels: outChannels, eps: InceptionResNetV2.batchNormEps,
-                    activation: .relu),
-    ])
+    let conv = Conv2d(store, name: "\(name).conv", inChannels: inChannels, outChannels: outChannels,
+                      kernelSize: kernel, stride: stride, padding: padding, weightInit: .pytorchDefault,
+                      workspace: workspace)
+    let bn = BatchNorm2d(store, name: "\(name).bn", channels: outChannels, eps: InceptionResNetV2.batchNormEps,
+                         activation: .relu)
+    conv.foldInEval(bn)  // Note [BatchNorm folding]
+    return Sequential([conv, bn])
 }
 
 /// Square-kernel shorthand for `convNormAct`.

@@ -32,11 +32,11 @@ public enum ResNetDepth: Int, Sendable, CaseIterable {
 func makeDownsample(_ store: ParameterStore, name: String, inChannels: Int, outChannels: Int, stride: Int,
                     workspace: FloatStorage) -> Sequential? {
     guard stride != 1 || inChannels != outChannels else { return nil }
-    return Sequential([
-        Conv2d(store, name: "\(name).downsample.0", inChannels: inChannels, outChannels: outChannels,
-               kernelSize: 1, stride: stride, workspace: workspace),
-        BatchNorm2d(store, name: "\(name).downsample.1", channels: outChannels),
-    ])
+    let conv = Conv2d(store, name: "\(name).downsample.0", inChannels: inChannels, outChannels: outChannels,
+                      kernelSize: 1, stride: stride, workspace: workspace)
+    let bn = BatchNorm2d(store, name: "\(name).downsample.1", channels: outChannels)
+    conv.foldInEval(bn)  // Note [BatchNorm folding]
+    return Sequential([conv, bn])
 }
 
 /// torchvision `BasicBlock`: conv3×3 → BN → ReLU → conv3×3 → BN, plus the identity
@@ -60,6 +60,8 @@ public final class BasicBlock: Layer {
         conv2 = Conv2d(store, name: "\(name).conv2", inChannels: channels, outChannels: channels,
                        kernelSize: 3, stride: 1, padding: 1, workspace: workspace)
         bn2 = BatchNorm2d(store, name: "\(name).bn2", channels: channels)
+        conv1.foldInEval(bn1)  // Note [BatchNorm folding]
+        conv2.foldInEval(bn2)
         downsample = makeDownsample(store, name: name, inChannels: inChannels, outChannels: channels, stride: stride,
                                     workspace: workspace)
     }
@@ -109,6 +111,9 @@ public final class Bottleneck: Layer {
         conv3 = Conv2d(store, name: "\(name).conv3", inChannels: width, outChannels: outChannels,
                        kernelSize: 1, workspace: workspace)
         bn3 = BatchNorm2d(store, name: "\(name).bn3", channels: outChannels)
+        conv1.foldInEval(bn1)  // Note [BatchNorm folding]
+        conv2.foldInEval(bn2)
+        conv3.foldInEval(bn3)
         downsample = makeDownsample(store, name: name, inChannels: inChannels, outChannels: outChannels, stride: stride,
                                     workspace: workspace)
     }
@@ -149,16 +154,18 @@ public enum ResNet {
         -> (backbone: Sequential, features: Int) {
         // One im2col workspace for every convolution (it holds nothing between calls).
         let workspace = FloatStorage()
-        var layers: [any Layer] = []
+        let conv1: Conv2d
         switch stem {
         case .imagenet:
-            layers.append(Conv2d(store, name: "conv1", inChannels: 3, outChannels: 64, kernelSize: 7,
-                                 stride: 2, padding: 3, workspace: workspace))
+            conv1 = Conv2d(store, name: "conv1", inChannels: 3, outChannels: 64, kernelSize: 7,
+                           stride: 2, padding: 3, workspace: workspace)
         case .small:
-            layers.append(Conv2d(store, name: "conv1", inChannels: 3, outChannels: 64, kernelSize: 3,
-                                 stride: 1, padding: 1, workspace: workspace))
+            conv1 = Conv2d(store, name: "conv1", inChannels: 3, outChannels: 64, kernelSize: 3,
+                           stride: 1, padding: 1, workspace: workspace)
         }
-        layers.append(BatchNorm2d(store, name: "bn1", channels: 64, activation: .relu))
+        let bn1 = BatchNorm2d(store, name: "bn1", channels: 64, activation: .relu)
+        conv1.foldInEval(bn1)  // Note [BatchNorm folding]
+        var layers: [any Layer] = [conv1, bn1]
         if stem == .imagenet { layers.append(MaxPool2d(kernelSize: 3, stride: 2, padding: 1)) }
         var inChannels = 64
         for (stage, blocks) in depth.blocksPerStage.enumerated() {
