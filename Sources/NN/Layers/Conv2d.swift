@@ -166,11 +166,12 @@ public final class Conv2d: Layer {
                                 paddingHeight: paddingHeight, paddingWidth: paddingWidth, tileSize: tile)
     }
 
-    private func transformWeight(tileSize: Int) {
+    /// U from `w`: the weight, or in eval its BatchNorm-folded form.
+    private func transformWeight(_ w: UnsafePointer<Float>, tileSize: Int) {
         // The transform's scratch after U, 64-byte aligned.
         let floats = ((tileSize + 2) * (tileSize + 2) * outChannels * inChannels + 15) & ~15
         transformedWeight.reserve(floats + winogradScratchFloats)
-        winogradWeightTransform(store.value(weight), outChannels: outChannels, inChannels: inChannels,
+        winogradWeightTransform(w, outChannels: outChannels, inChannels: inChannels,
                                 tileSize: tileSize, scratch: transformedWeight.pointer + floats, into: transformedWeight.pointer)
         transformedTileSize = tileSize
     }
@@ -224,11 +225,14 @@ public final class Conv2d: Layer {
         }
         if usesWinograd {
             let wg = winogradGeometry(g)
-            transformWeight(tileSize: wg.tileSize)
-            transformedWeightServesBackward = mode == .train
+            transformWeight(w, tileSize: wg.tileSize)
+            transformedWeightServesBackward = mode == .train && folded == nil
             winogradConvolutionForward(x.pointer, images: n, geometry: wg,
                                        transformedWeight: transformedWeight.pointer, workspace: workspace,
-                                       maxWorkspaceBytes: maxWorkspaceBytes, accumulate: bias != nil, output: y)
+                                       maxWorkspaceBytes: maxWorkspaceBytes, accumulate: beta != 0, output: y)
+            // One pass over all rows: the chunks are the kernel's (a per-chunk hook would be a
+            // closure, and eval allocates nothing).
+            folded?.finish(y, rows: rows)
             return output
         }
         let og = o / groups, kg = g.columnsPerGroup, k = g.columns
@@ -290,7 +294,7 @@ public final class Conv2d: Layer {
         let g = geometry(x)
         let n = x.n, ho = g.outHeight, wo = g.outWidth, o = outChannels
         precondition(dy.hasShape(n, ho, wo, o), "Conv2d.backward: gradient shape \(dy.shape) ≠ output shape \([n, ho, wo, o])")
-        let w = store.value(weight), dw = store.gradient(weight)
+        let w = store.readOnlyValue(weight), dw = store.gradient(weight)
         let rows = n * ho * wo
         if let bias {
             sumRowsAccumulate(dy.pointer, rows: rows, columns: o, into: store.gradient(bias), scratch: biasScratch)
@@ -301,7 +305,7 @@ public final class Conv2d: Layer {
         }
         if usesWinograd {
             let wg = winogradGeometry(g)
-            if !transformedWeightServesBackward || transformedTileSize != wg.tileSize { transformWeight(tileSize: wg.tileSize) }
+            if !transformedWeightServesBackward || transformedTileSize != wg.tileSize { transformWeight(w, tileSize: wg.tileSize) }
             winogradConvolutionBackward(input: x.pointer, outputGradient: dy.pointer, images: n,
                                         geometry: wg, transformedWeight: transformedWeight.pointer,
                                         workspace: workspace, maxWorkspaceBytes: maxWorkspaceBytes, weightGradient: dw,
