@@ -145,11 +145,17 @@ public final class BatchLoader: @unchecked Sendable {
                     let (width, height) = try decoder.imageSize(bytes)
                     let choice = trainResizedCropChoice(height: height, width: width, seed: seed, epoch: epoch,
                                                         sampleIndex: sampleIndex, flipProbability: transform.flipProbability)
-                    let eighths = transform.fastDecode ? decodeEighths(for: choice.region, size: imageSize) : 8
-                    try decoder.decode(bytes, into: &image, eighths: eighths)
-                    let region = scaleRegion(choice.region, width: width, height: height, scaledWidth: image.width,
-                                             scaledHeight: image.height)
-                    let cropped = resizedCrop(image, region: region, size: imageSize)
+                    let cropped: RGBImage
+                    if transform.fastDecode {
+                        // Only the crop's rows and columns, DCT-scaled where the crop allows:
+                        // the same pixels as decoding all and cropping (ImageDecoder.decode(_:region:)).
+                        try decoder.decode(bytes, region: choice.region, eighths: decodeEighths(for: choice.region, size: imageSize),
+                                           into: &image)
+                        cropped = resize(image, width: imageSize, height: imageSize)
+                    } else {
+                        try decoder.decode(bytes, into: &image)
+                        cropped = resizedCrop(image, region: choice.region, size: imageSize)
+                    }
                     cropFlipAugmentNormalize(cropped, CropChoice(top: 0, left: 0, flip: choice.flip), transform,
                                              sampleIndex: sampleIndex, canvas: canvas, into: slot)
                 case .train(let transform):

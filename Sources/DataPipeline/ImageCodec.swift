@@ -1,3 +1,4 @@
+import CJPEGRegion
 import CTurboJPEG
 import Foundation
 
@@ -37,13 +38,18 @@ public final class ImageDecoder {
 
     private var handle: tjhandle
     private var cmyk: [UInt8] = []
+    /// The libjpeg-API decoder behind `decode(_:region:eighths:into:)`, made on first use.
+    private var regionDecoder: OpaquePointer?
 
     public init() {
         guard let h = tjInitDecompress() else { fatalError("tjInitDecompress failed") }
         handle = h
     }
 
-    deinit { tjDestroy(handle) }
+    deinit {
+        tjDestroy(handle)
+        jr_destroy(regionDecoder)
+    }
 
     public func decode(_ data: [UInt8]) throws -> RGBImage {
         var image = RGBImage(width: 0, height: 0, pixels: [])
@@ -148,6 +154,71 @@ public final class ImageDecoder {
         }
     }
 
+    /// Decodes only `region` (in the full image's coordinates) of the image at `eighths`/8 of its
+    /// size: `image` becomes `scaleRegion(region, …)` of the scaled image, pixel for pixel what
+    /// `decode(_:into:eighths:)` followed by that crop gives (Note [Crop margin] in
+    /// jpeg_region.c), at a fraction of the work for a small region. `fast` adds libjpeg's fast
+    /// IDCT and upsampling (`RegionDecodeSpeed`), which do change pixels.
+    /// Errors and warnings are those of the whole-image decode (same messages; a warning still
+    /// gives the image), except that nothing below the region's last row is read: damage there
+    /// goes unseen. PNGs are decoded whole and cropped.
+    public func decode(_ data: [UInt8], region: CropRegion, eighths: Int = 8, into image: inout RGBImage,
+                       speed: RegionDecodeSpeed = .exact) throws {
+        guard !data.isEmpty else { throw ImageDecodeError("empty file (0 bytes)") }
+        guard data.withUnsafeBytes({ ImageFormat(sniffing: $0) }) == .jpeg else {
+            try decode(data, into: &image)
+            image = crop(image, region)
+            return
+        }
+        var width32: Int32 = 0, height32: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+        let header = data.withUnsafeBufferPointer {
+            tjDecompressHeader3(handle, $0.baseAddress, UInt($0.count), &width32, &height32, &subsampling, &colorspace)
+        }
+        guard header == 0, width32 > 0, height32 > 0 else {
+            let message = errorText()
+            if let fresh = tjInitDecompress() { tjDestroy(handle); handle = fresh }  // Note [Broken handle]
+            throw ImageDecodeError(header == 0 ? "corrupt or truncated JPEG (no image size in the header)"
+                                               : "corrupt JPEG header: \(message)")
+        }
+        let (width, height) = (Int(width32), Int(height32))
+        try checkPixelLimit(width: width, height: height, format: "JPEG", maxPixels: maxPixels)
+        let n = max(1, min(eighths, 8))
+        let (scaledWidth, scaledHeight) = ((width * n + 7) / 8, (height * n + 7) / 8)
+        let scaled = scaleRegion(region, width: width, height: height, scaledWidth: scaledWidth, scaledHeight: scaledHeight)
+        if regionDecoder == nil {
+            guard let created = jr_create() else { throw ImageDecodeError("out of memory creating a JPEG decoder") }
+            regionDecoder = created
+        }
+        let (w, h) = (scaled.width, scaled.height)
+        image.width = w
+        image.height = h
+        if image.pixels.count != w * h * 3 { image.pixels = [UInt8](repeating: 0, count: w * h * 3) }
+        let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
+        let options = speed.options
+        func run(_ output: UnsafeMutablePointer<UInt8>, stride: Int) -> Int32 {
+            data.withUnsafeBufferPointer {
+                jr_decode_region(regionDecoder, $0.baseAddress, $0.count, Int32(n), Int32(scaled.left), Int32(scaled.top),
+                                 Int32(w), Int32(h), options, output, stride)
+            }
+        }
+        let rc: Int32
+        if isCMYK {
+            if cmyk.count < w * h * 4 { cmyk = [UInt8](repeating: 0, count: w * h * 4) }
+            rc = cmyk.withUnsafeMutableBufferPointer { run($0.baseAddress!, stride: w * 4) }
+            if Int(rc) != JR_ERROR {
+                cmyk.withUnsafeBufferPointer { src in
+                    image.pixels.withUnsafeMutableBufferPointer { cmykToRGB(src.baseAddress!, $0.baseAddress!, pixels: w * h) }
+                }
+            }
+        } else {
+            rc = image.pixels.withUnsafeMutableBufferPointer { run($0.baseAddress!, stride: w * 3) }
+        }
+        // As checkDecode: a warning (JR_WARNING) still gives an image.
+        guard Int(rc) != JR_ERROR else {
+            throw ImageDecodeError("corrupt JPEG data: \(String(cString: jr_message(regionDecoder)))")
+        }
+    }
+
     private func checkDecode(_ rc: Int32) throws {
         // A warning (e.g. a slightly truncated file, padded by libjpeg) still gives an image.
         guard rc != 0, tjGetErrorCode(handle) != Int32(TJERR_WARNING.rawValue) else { return }
@@ -155,6 +226,24 @@ public final class ImageDecoder {
     }
 
     private func errorText() -> String { String(cString: tjGetErrorStr2(handle)) }
+}
+
+/// How `ImageDecoder.decode(_:region:eighths:into:speed:)` trades pixels for time.
+public enum RegionDecodeSpeed: Sendable {
+    /// The accurate integer IDCT and fancy upsampling: the pixels of a whole-image decode.
+    case exact
+    /// libjpeg's fast integer IDCT (JDCT_IFAST, TurboJPEG's TJFLAG_FASTDCT).
+    case fastIDCT
+    /// Fast IDCT and plain (replicating) chroma upsampling (TJFLAG_FASTUPSAMPLE too).
+    case fastIDCTAndUpsampling
+
+    var options: Int32 {
+        switch self {
+        case .exact: 0
+        case .fastIDCT: Int32(JR_FAST_DCT)
+        case .fastIDCTAndUpsampling: Int32(JR_FAST_DCT | JR_FAST_UPSAMPLE)
+        }
+    }
 }
 
 /// Pillow reads CMYK JPEGs as "CMYK;I" (Adobe's inverted convention, JpegImagePlugin) and
@@ -194,10 +283,22 @@ public final class JPEGEncoder {
 
     public enum PixelKind { case rgb, gray, cmyk }
 
-    /// `pixels` holds width×height×(3, 1 or 4) bytes.
-    public func encode(_ pixels: [UInt8], width: Int, height: Int, kind: PixelKind = .rgb, quality: Int = 90) throws -> [UInt8] {
+    /// Chroma subsampling of an RGB encode (gray and CMYK files have their own).
+    public enum Subsampling { case s444, s422, s420, s440 }
+
+    /// `pixels` holds width×height×(3, 1 or 4) bytes. `progressive` writes a progressive JPEG
+    /// (TJFLAG_PROGRESSIVE); TurboJPEG 2.1 adds restart markers when TJ_RESTART is set in the
+    /// environment (e.g. "2B": every 2 MCUs).
+    public func encode(_ pixels: [UInt8], width: Int, height: Int, kind: PixelKind = .rgb, quality: Int = 90,
+                       subsampling rgbSubsampling: Subsampling = .s420, progressive: Bool = false) throws -> [UInt8] {
+        let chroma: TJSAMP = switch rgbSubsampling {
+        case .s444: TJSAMP_444
+        case .s422: TJSAMP_422
+        case .s420: TJSAMP_420
+        case .s440: TJSAMP_440
+        }
         let (format, subsampling): (TJPF, TJSAMP) = switch kind {
-        case .rgb: (TJPF_RGB, TJSAMP_420)
+        case .rgb: (TJPF_RGB, chroma)
         case .gray: (TJPF_GRAY, TJSAMP_GRAY)
         case .cmyk: (TJPF_CMYK, TJSAMP_444)
         }
@@ -205,7 +306,7 @@ public final class JPEGEncoder {
         var size: UInt = 0
         let rc = pixels.withUnsafeBufferPointer {
             tjCompress2(handle, $0.baseAddress, Int32(width), 0, Int32(height), Int32(format.rawValue), &output, &size,
-                        Int32(subsampling.rawValue), Int32(quality), 0)
+                        Int32(subsampling.rawValue), Int32(quality), progressive ? TJFLAG_PROGRESSIVE : 0)
         }
         defer { if let output { tjFree(output) } }
         guard rc == 0, let output else { throw ImageDecodeError("JPEG encoding failed: \(String(cString: tjGetErrorStr2(handle)))") }
