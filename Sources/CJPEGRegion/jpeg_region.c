@@ -27,9 +27,9 @@ struct jr_error {
 struct jr_decoder {
     struct jpeg_decompress_struct cinfo;
     struct jr_error error;
-    // One scanline of the cropped width, reused from file to file.
-    JSAMPLE *row;
-    size_t row_capacity;
+    // Row pointers into the caller's buffer, reused from file to file.
+    JSAMPROW *rows;
+    size_t rows_capacity;
 };
 
 static void jr_error_exit(j_common_ptr cinfo) {
@@ -65,7 +65,7 @@ jr_decoder *jr_create(void) {
 void jr_destroy(jr_decoder *decoder) {
     if (!decoder) return;
     jpeg_destroy_decompress(&decoder->cinfo);
-    free(decoder->row);
+    free(decoder->rows);
     free(decoder);
 }
 
@@ -81,7 +81,7 @@ static void fail(jr_decoder *decoder, const char *text) {
 }
 
 int jr_decode_region(jr_decoder *decoder, const uint8_t *data, size_t size, int eighths, int left, int top,
-                     int width, int height, int options, uint8_t *output, size_t stride) {
+                     int width, int height, int options, uint8_t *output, size_t stride, int *column) {
     struct jpeg_decompress_struct *cinfo = &decoder->cinfo;
     decoder->error.message[0] = 0;
     cinfo->err->num_warnings = 0;
@@ -94,6 +94,7 @@ int jr_decode_region(jr_decoder *decoder, const uint8_t *data, size_t size, int 
         // so the whole-image path returns an image for, e.g., a truncated progressive file whose
         // cut lands in a table. We answer the same, with the rows never decoded set to zero
         // (TurboJPEG leaves whatever the buffer held), keeping the first warning's text.
+        // rows_done only grows by whole rows read, so the rows from it on were never written.
         if (cinfo->err->num_warnings == 0) return JR_ERROR;
         if (rows_done < height) memset(output + (size_t)rows_done * stride, 0, (size_t)(height - rows_done) * stride);
         return JR_WARNING;
@@ -136,22 +137,23 @@ int jr_decode_region(jr_decoder *decoder, const uint8_t *data, size_t size, int 
     }
     JDIMENSION crop_width = end - x;
     if (x > 0 || crop_width < full_width) jpeg_crop_scanline(cinfo, &x, &crop_width);
-    // Rows as wide as the uncropped image: libjpeg-turbo < 2.1.3 could write past a cropped row
-    // with merged upsampling (its change log, 2.1.3), and the bytes are few.
-    size_t row_bytes = (size_t)full_width * components;
-    if (decoder->row_capacity < row_bytes) {
-        JSAMPLE *grown = realloc(decoder->row, row_bytes);
+    // Rows go straight into the caller's buffer, each `stride` bytes, at least a whole scaled
+    // row (so even libjpeg-turbo < 2.1.3, which could write an uncropped row with merged
+    // upsampling (its change log, 2.1.3), stays inside).
+    if (stride < (size_t)full_width * components) fail(decoder, "jr_decode_region: stride below a scaled row");
+    *column = (int)((JDIMENSION)left - x);
+    if (decoder->rows_capacity < (size_t)height) {
+        JSAMPROW *grown = realloc(decoder->rows, (size_t)height * sizeof *grown);
         if (!grown) fail(decoder, "jr_decode_region: out of memory");
-        decoder->row = grown;
-        decoder->row_capacity = row_bytes;
+        decoder->rows = grown;
+        decoder->rows_capacity = (size_t)height;
     }
-    const size_t skip_bytes = ((size_t)left - x) * components, copy_bytes = (size_t)width * components;
+    for (int y = 0; y < height; y++) decoder->rows[y] = output + (size_t)y * stride;
     if (top > 0) jpeg_skip_scanlines(cinfo, (JDIMENSION)top);
-    JSAMPROW row = decoder->row;
-    for (int y = 0; y < height; y++) {
-        if (jpeg_read_scanlines(cinfo, &row, 1) != 1) fail(decoder, "jr_decode_region: no scanline");
-        memcpy(output + (size_t)y * stride, row + skip_bytes, copy_bytes);
-        rows_done = y + 1;
+    while (rows_done < height) {
+        JDIMENSION read = jpeg_read_scanlines(cinfo, decoder->rows + rows_done, (JDIMENSION)(height - rows_done));
+        if (read == 0) fail(decoder, "jr_decode_region: no scanline");
+        rows_done += (int)read;
     }
     // A region that reaches the last row finishes as tjDecompress2 does (reading to EOI);
     // otherwise stop here: nothing below the region is decoded or checked.

@@ -97,6 +97,7 @@ public final class BatchLoader: @unchecked Sendable {
         var image = RGBImage(width: 0, height: 0, pixels: [])
         var bytes: [UInt8] = []  // the file's bytes, storage reused from image to image
         let canvas = AugmentImage()  // the uint8 crop when augmentations are on, reused
+        let scratch = ResizeScratch()  // the fast path's float rows, reused
         while true {
             // Claim the next batch index together with a free buffer, so batches are claimed
             // in order and the consumer's next batch always has a buffer: no deadlock.
@@ -113,7 +114,7 @@ public final class BatchLoader: @unchecked Sendable {
             nextToClaim += 1
             condition.unlock()
 
-            fill(batch, index: k, decoder: decoder, image: &image, bytes: &bytes, canvas: canvas)
+            fill(batch, index: k, decoder: decoder, image: &image, bytes: &bytes, canvas: canvas, scratch: scratch)
 
             condition.lock()
             ready[k] = batch
@@ -123,7 +124,7 @@ public final class BatchLoader: @unchecked Sendable {
     }
 
     private func fill(_ batch: Batch, index k: Int, decoder: ImageDecoder, image: inout RGBImage, bytes: inout [UInt8],
-                      canvas: AugmentImage) {
+                      canvas: AugmentImage, scratch: ResizeScratch) {
         let start = k * batchSize, end = min(start + batchSize, indices.count)
         batch.index = k
         batch.count = 0
@@ -145,19 +146,24 @@ public final class BatchLoader: @unchecked Sendable {
                     let (width, height) = try decoder.imageSize(bytes)
                     let choice = trainResizedCropChoice(height: height, width: width, seed: seed, epoch: epoch,
                                                         sampleIndex: sampleIndex, flipProbability: transform.flipProbability)
-                    let cropped: RGBImage
+                    let unflipped = CropChoice(top: 0, left: 0, flip: choice.flip)
                     if transform.fastDecode {
                         // Only the crop's rows and columns, DCT-scaled where the crop allows:
                         // the same pixels as decoding all and cropping (ImageDecoder.decode(_:region:)).
-                        try decoder.decode(bytes, region: choice.region, eighths: decodeEighths(for: choice.region, size: imageSize),
-                                           into: &image)
-                        cropped = resize(image, width: imageSize, height: imageSize)
+                        let eighths = decodeEighths(for: choice.region, size: imageSize)
+                        if transform.augments {
+                            try decoder.decode(bytes, region: choice.region, eighths: eighths, into: &image)
+                            cropFlipAugmentNormalize(resize(image, width: imageSize, height: imageSize), unflipped, transform,
+                                                     sampleIndex: sampleIndex, canvas: canvas, into: slot)
+                        } else {
+                            let pixels = try decoder.decodeRegion(bytes, region: choice.region, eighths: eighths)
+                            resizeFlipNormalize(pixels, size: imageSize, flip: choice.flip, scratch: scratch, into: slot)
+                        }
                     } else {
                         try decoder.decode(bytes, into: &image)
-                        cropped = resizedCrop(image, region: choice.region, size: imageSize)
+                        cropFlipAugmentNormalize(resizedCrop(image, region: choice.region, size: imageSize), unflipped, transform,
+                                                 sampleIndex: sampleIndex, canvas: canvas, into: slot)
                     }
-                    cropFlipAugmentNormalize(cropped, CropChoice(top: 0, left: 0, flip: choice.flip), transform,
-                                             sampleIndex: sampleIndex, canvas: canvas, into: slot)
                 case .train(let transform):
                     try decoder.decode(bytes, into: &image)
                     let source = resize(image, shorterSide: imageSize)

@@ -12,6 +12,18 @@ public struct RGBImage: Sendable {
     }
 }
 
+/// 8-bit RGB pixels held by someone else (`ImageDecoder.decodeRegion`): row y starts at
+/// base + y · rowStride bytes.
+public struct PixelView {
+    public let base: UnsafePointer<UInt8>
+    public let width: Int
+    public let height: Int
+    public let rowStride: Int
+    public init(base: UnsafePointer<UInt8>, width: Int, height: Int, rowStride: Int) {
+        self.base = base; self.width = width; self.height = height; self.rowStride = rowStride
+    }
+}
+
 public struct ImageDecodeError: Error, CustomStringConvertible {
     public let description: String
     public init(_ description: String) { self.description = description }
@@ -38,8 +50,13 @@ public final class ImageDecoder {
 
     private var handle: tjhandle
     private var cmyk: [UInt8] = []
-    /// The libjpeg-API decoder behind `decode(_:region:eighths:into:)`, made on first use.
+    /// The libjpeg-API decoder behind `decodeRegion`, made on first use, and its buffers.
     private var regionDecoder: OpaquePointer?
+    private var regionBuffer = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+    private var regionCapacity = 1
+    private var cmykRGB = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+    private var cmykRGBCapacity = 1
+    private var wholeImage = RGBImage(width: 0, height: 0, pixels: [])
 
     public init() {
         guard let h = tjInitDecompress() else { fatalError("tjInitDecompress failed") }
@@ -49,6 +66,8 @@ public final class ImageDecoder {
     deinit {
         tjDestroy(handle)
         jr_destroy(regionDecoder)
+        regionBuffer.deallocate()
+        cmykRGB.deallocate()
     }
 
     public func decode(_ data: [UInt8]) throws -> RGBImage {
@@ -155,20 +174,40 @@ public final class ImageDecoder {
     }
 
     /// Decodes only `region` (in the full image's coordinates) of the image at `eighths`/8 of its
-    /// size: `image` becomes `scaleRegion(region, …)` of the scaled image, pixel for pixel what
-    /// `decode(_:into:eighths:)` followed by that crop gives (Note [Crop margin] in
-    /// jpeg_region.c), at a fraction of the work for a small region. `fast` adds libjpeg's fast
-    /// IDCT and upsampling (`RegionDecodeSpeed`), which do change pixels.
+    /// size into `image`: `scaleRegion(region, …)` of the scaled image, pixel for pixel what
+    /// `decode(_:into:eighths:)` followed by that crop gives. See `decodeRegion`.
+    public func decode(_ data: [UInt8], region: CropRegion, eighths: Int = 8, into image: inout RGBImage,
+                       speed: RegionDecodeSpeed = .exact) throws {
+        let view = try decodeRegion(data, region: region, eighths: eighths, speed: speed)
+        image.width = view.width
+        image.height = view.height
+        let rowBytes = view.width * 3
+        if image.pixels.count != view.height * rowBytes { image.pixels = [UInt8](repeating: 0, count: view.height * rowBytes) }
+        image.pixels.withUnsafeMutableBufferPointer { out in
+            for y in 0..<view.height {
+                (out.baseAddress! + y * rowBytes).update(from: view.base + y * view.rowStride, count: rowBytes)
+            }
+        }
+    }
+
+    /// Decodes only `region` (in the full image's coordinates) of the image at `eighths`/8 of
+    /// its size, into this decoder's own buffer (no allocation once it has grown): the view is
+    /// valid until the next decode. The pixels are the region of a whole-image decode at that
+    /// scale, byte for byte (Note [Crop margin] in jpeg_region.c); `speed` other than `.exact`
+    /// adds libjpeg's fast IDCT and upsampling, which change them.
     /// Errors and warnings are those of the whole-image decode (same messages; a warning still
     /// gives the image), except that nothing below the region's last row is read: damage there
     /// goes unseen. PNGs are decoded whole and cropped.
-    public func decode(_ data: [UInt8], region: CropRegion, eighths: Int = 8, into image: inout RGBImage,
-                       speed: RegionDecodeSpeed = .exact) throws {
+    public func decodeRegion(_ data: [UInt8], region: CropRegion, eighths: Int = 8,
+                             speed: RegionDecodeSpeed = .exact) throws -> PixelView {
         guard !data.isEmpty else { throw ImageDecodeError("empty file (0 bytes)") }
         guard data.withUnsafeBytes({ ImageFormat(sniffing: $0) }) == .jpeg else {
-            try decode(data, into: &image)
-            image = crop(image, region)
-            return
+            try decode(data, into: &wholeImage)
+            let cropped = crop(wholeImage, region)
+            let bytes = cropped.pixels.count
+            reserve(&regionBuffer, &regionCapacity, bytes)
+            cropped.pixels.withUnsafeBufferPointer { regionBuffer.update(from: $0.baseAddress!, count: bytes) }
+            return PixelView(base: regionBuffer, width: cropped.width, height: cropped.height, rowStride: cropped.width * 3)
         }
         var width32: Int32 = 0, height32: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
         let header = data.withUnsafeBufferPointer {
@@ -189,34 +228,34 @@ public final class ImageDecoder {
             guard let created = jr_create() else { throw ImageDecodeError("out of memory creating a JPEG decoder") }
             regionDecoder = created
         }
-        let (w, h) = (scaled.width, scaled.height)
-        image.width = w
-        image.height = h
-        if image.pixels.count != w * h * 3 { image.pixels = [UInt8](repeating: 0, count: w * h * 3) }
         let isCMYK = colorspace == Int32(TJCS_CMYK.rawValue) || colorspace == Int32(TJCS_YCCK.rawValue)
-        let options = speed.options
-        func run(_ output: UnsafeMutablePointer<UInt8>, stride: Int) -> Int32 {
-            data.withUnsafeBufferPointer {
-                jr_decode_region(regionDecoder, $0.baseAddress, $0.count, Int32(n), Int32(scaled.left), Int32(scaled.top),
-                                 Int32(w), Int32(h), options, output, stride)
-            }
-        }
-        let rc: Int32
-        if isCMYK {
-            if cmyk.count < w * h * 4 { cmyk = [UInt8](repeating: 0, count: w * h * 4) }
-            rc = cmyk.withUnsafeMutableBufferPointer { run($0.baseAddress!, stride: w * 4) }
-            if Int(rc) != JR_ERROR {
-                cmyk.withUnsafeBufferPointer { src in
-                    image.pixels.withUnsafeMutableBufferPointer { cmykToRGB(src.baseAddress!, $0.baseAddress!, pixels: w * h) }
-                }
-            }
-        } else {
-            rc = image.pixels.withUnsafeMutableBufferPointer { run($0.baseAddress!, stride: w * 3) }
+        let components = isCMYK ? 4 : 3
+        let (w, h) = (scaled.width, scaled.height)
+        // Whole scaled rows: libjpeg writes the region with a few columns around it.
+        let stride = scaledWidth * components
+        reserve(&regionBuffer, &regionCapacity, h * stride)
+        var column: Int32 = 0
+        let rc = data.withUnsafeBufferPointer {
+            jr_decode_region(regionDecoder, $0.baseAddress, $0.count, Int32(n), Int32(scaled.left), Int32(scaled.top),
+                             Int32(w), Int32(h), speed.options, regionBuffer, stride, &column)
         }
         // As checkDecode: a warning (JR_WARNING) still gives an image.
         guard Int(rc) != JR_ERROR else {
             throw ImageDecodeError("corrupt JPEG data: \(String(cString: jr_message(regionDecoder)))")
         }
+        let first = regionBuffer + Int(column) * components
+        guard isCMYK else { return PixelView(base: first, width: w, height: h, rowStride: stride) }
+        // TurboJPEG and libjpeg give CMYK/YCCK only as CMYK; convert as Pillow does.
+        reserve(&cmykRGB, &cmykRGBCapacity, w * h * 3)
+        for y in 0..<h { cmykToRGB(first + y * stride, cmykRGB + y * w * 3, pixels: w) }
+        return PixelView(base: cmykRGB, width: w, height: h, rowStride: w * 3)
+    }
+
+    private func reserve(_ buffer: inout UnsafeMutablePointer<UInt8>, _ capacity: inout Int, _ count: Int) {
+        guard count > capacity else { return }
+        buffer.deallocate()
+        buffer = .allocate(capacity: count)
+        capacity = count
     }
 
     private func checkDecode(_ rc: Int32) throws {

@@ -25,12 +25,14 @@ jr_decoder *jr_create(void);
 void jr_destroy(jr_decoder *decoder);
 
 /// Decodes the rectangle (left, top, width, height) of the image decoded at eighths/8 of its
-/// size (each side ceil(side · eighths / 8), as TJSCALED), into `output` (height · stride
-/// bytes), rows `stride` bytes apart, 4 bytes a pixel (CMYK, as libjpeg delivers them) for CMYK/YCCK files, else 3 (RGB;
-/// grayscale expanded). The rectangle must lie inside the scaled image.
-/// Pixels equal the same rectangle of a full decode at that scale (see jpeg_region.c).
+/// size (each side ceil(side · eighths / 8), as TJSCALED). Row y of the rectangle lands at
+/// output + y · stride, its first pixel `*column` pixels in: a few decoded columns to its left
+/// (down to an iMCU boundary) and one to its right come with it. `output` holds height · stride
+/// bytes, and stride is at least a whole scaled row: 4 bytes a pixel (CMYK, as libjpeg delivers
+/// them) for CMYK/YCCK files, else 3 (RGB; grayscale expanded). The rectangle must lie inside
+/// the scaled image. Its pixels equal the same rectangle of a whole-image decode at that scale.
 int jr_decode_region(jr_decoder *decoder, const uint8_t *data, size_t size, int eighths, int left, int top,
-                     int width, int height, int options, uint8_t *output, size_t stride);
+                     int width, int height, int options, uint8_t *output, size_t stride, int *column);
 
 /// The text of the last error or warning (libjpeg's own message), "" if none.
 const char *jr_message(const jr_decoder *decoder);
