@@ -152,11 +152,13 @@ public final class BatchLoader: @unchecked Sendable {
                         // the same pixels as decoding all and cropping (ImageDecoder.decode(_:region:)).
                         let eighths = decodeEighths(for: choice.region, size: imageSize)
                         if transform.augments {
-                            try decoder.decode(bytes, region: choice.region, eighths: eighths, into: &image)
+                            try decoder.decode(bytes, region: choice.region, eighths: eighths, into: &image,
+                                               options: RegionDecodeOptions(fastUpsampling: transform.fastUpsampling))
                             cropFlipAugmentNormalize(resize(image, width: imageSize, height: imageSize), unflipped, transform,
                                                      sampleIndex: sampleIndex, canvas: canvas, into: slot)
                         } else {
-                            let pixels = try decoder.decodeRegion(bytes, region: choice.region, eighths: eighths)
+                            let pixels = try decoder.decodeRegion(bytes, region: choice.region, eighths: eighths,
+                                                                  options: RegionDecodeOptions(fastUpsampling: transform.fastUpsampling))
                             resizeFlipNormalize(pixels, size: imageSize, flip: choice.flip, scratch: scratch, into: slot)
                         }
                     } else {

@@ -177,8 +177,8 @@ public final class ImageDecoder {
     /// size into `image`: `scaleRegion(region, …)` of the scaled image, pixel for pixel what
     /// `decode(_:into:eighths:)` followed by that crop gives. See `decodeRegion`.
     public func decode(_ data: [UInt8], region: CropRegion, eighths: Int = 8, into image: inout RGBImage,
-                       speed: RegionDecodeSpeed = .exact) throws {
-        let view = try decodeRegion(data, region: region, eighths: eighths, speed: speed)
+                       options: RegionDecodeOptions = .exact) throws {
+        let view = try decodeRegion(data, region: region, eighths: eighths, options: options)
         image.width = view.width
         image.height = view.height
         let rowBytes = view.width * 3
@@ -193,13 +193,13 @@ public final class ImageDecoder {
     /// Decodes only `region` (in the full image's coordinates) of the image at `eighths`/8 of
     /// its size, into this decoder's own buffer (no allocation once it has grown): the view is
     /// valid until the next decode. The pixels are the region of a whole-image decode at that
-    /// scale, byte for byte (Note [Crop margin] in jpeg_region.c); `speed` other than `.exact`
-    /// adds libjpeg's fast IDCT and upsampling, which change them.
+    /// scale, byte for byte (Note [Crop margin] in jpeg_region.c), unless `options` asks for
+    /// libjpeg's fast IDCT or upsampling, which change them.
     /// Errors and warnings are those of the whole-image decode (same messages; a warning still
     /// gives the image), except that nothing below the region's last row is read: damage there
     /// goes unseen. PNGs are decoded whole and cropped.
     public func decodeRegion(_ data: [UInt8], region: CropRegion, eighths: Int = 8,
-                             speed: RegionDecodeSpeed = .exact) throws -> PixelView {
+                             options: RegionDecodeOptions = .exact) throws -> PixelView {
         guard !data.isEmpty else { throw ImageDecodeError("empty file (0 bytes)") }
         guard data.withUnsafeBytes({ ImageFormat(sniffing: $0) }) == .jpeg else {
             try decode(data, into: &wholeImage)
@@ -237,7 +237,7 @@ public final class ImageDecoder {
         var column: Int32 = 0
         let rc = data.withUnsafeBufferPointer {
             jr_decode_region(regionDecoder, $0.baseAddress, $0.count, Int32(n), Int32(scaled.left), Int32(scaled.top),
-                             Int32(w), Int32(h), speed.options, regionBuffer, stride, &column)
+                             Int32(w), Int32(h), options.flags, regionBuffer, stride, &column)
         }
         // As checkDecode: a warning (JR_WARNING) still gives an image.
         guard Int(rc) != JR_ERROR else {
@@ -267,22 +267,20 @@ public final class ImageDecoder {
     private func errorText() -> String { String(cString: tjGetErrorStr2(handle)) }
 }
 
-/// How `ImageDecoder.decode(_:region:eighths:into:speed:)` trades pixels for time.
-public enum RegionDecodeSpeed: Sendable {
-    /// The accurate integer IDCT and fancy upsampling: the pixels of a whole-image decode.
-    case exact
+/// How `ImageDecoder.decodeRegion` trades pixels for time; the default is neither, which gives
+/// the pixels of a whole-image decode (Note [Fast decode settings] in BatchLoader.swift).
+public struct RegionDecodeOptions: Sendable, Equatable {
     /// libjpeg's fast integer IDCT (JDCT_IFAST, TurboJPEG's TJFLAG_FASTDCT).
-    case fastIDCT
-    /// Fast IDCT and plain (replicating) chroma upsampling (TJFLAG_FASTUPSAMPLE too).
-    case fastIDCTAndUpsampling
-
-    var options: Int32 {
-        switch self {
-        case .exact: 0
-        case .fastIDCT: Int32(JR_FAST_DCT)
-        case .fastIDCTAndUpsampling: Int32(JR_FAST_DCT | JR_FAST_UPSAMPLE)
-        }
+    public var fastIDCT = false
+    /// Plain chroma upsampling (do_fancy_upsampling = FALSE, TJFLAG_FASTUPSAMPLE): each chroma
+    /// sample covers its 2×2 (4:2:0) or 2×1 (4:2:2) pixels instead of being interpolated.
+    public var fastUpsampling = false
+    public init(fastIDCT: Bool = false, fastUpsampling: Bool = false) {
+        self.fastIDCT = fastIDCT; self.fastUpsampling = fastUpsampling
     }
+    public static let exact = RegionDecodeOptions()
+
+    var flags: Int32 { (fastIDCT ? Int32(JR_FAST_DCT) : 0) | (fastUpsampling ? Int32(JR_FAST_UPSAMPLE) : 0) }
 }
 
 /// Pillow reads CMYK JPEGs as "CMYK;I" (Adobe's inverted convention, JpegImagePlugin) and

@@ -139,8 +139,9 @@ final class RegionDecodeTests: XCTestCase {
             let region = CropRegion(top: height / 9, left: width / 7, height: height * 2 / 3, width: width * 2 / 3)
             var exact = RGBImage(width: 0, height: 0, pixels: []), fast = exact
             try decoder.decode(sample.bytes, region: region, into: &exact)
-            for speed in [RegionDecodeSpeed.fastIDCT, .fastIDCTAndUpsampling] {
-                try decoder.decode(sample.bytes, region: region, into: &fast, speed: speed)
+            for speed in [RegionDecodeOptions(fastIDCT: true), RegionDecodeOptions(fastUpsampling: true),
+                          RegionDecodeOptions(fastIDCT: true, fastUpsampling: true)] {
+                try decoder.decode(sample.bytes, region: region, into: &fast, options: speed)
                 let differences = zip(exact.pixels, fast.pixels).map { abs(Int($0) - Int($1)) }
                 let mean = Double(differences.reduce(0, +)) / Double(differences.count)
                 let resized = zip(resize(exact, width: 224, height: 224).pixels, resize(fast, width: 224, height: 224).pixels)
