@@ -1,6 +1,23 @@
 import Foundation
 import Kernels
 
+// Note [Fast decode settings]: measured with bench-data on 500×375 photo-like JPEGs (4:2:0,
+// quality 90), 224 output, one worker, CPU time per image on a loaded 2-core machine (medians of
+// 5 interleaved runs), and on the decoded region against the exact decode (RegionDecodeTests,
+// testFastSettingsDifferFromTheExactDecodeBoundedly):
+//   - libjpeg's fast integer IDCT (JDCT_IFAST): no faster (668 vs 677 images per CPU-second),
+//     mean |diff| 1.0 level (max 5–7; 0.9–1.0 after the resize to 224). Not used: libjpeg-turbo's
+//     accurate IDCT is SIMD, and once only the region is transformed, entropy decoding (which
+//     no setting avoids) is about half of the fast path's time.
+//   - plain chroma upsampling (do_fancy_upsampling = FALSE, merged upsampling + colour
+//     conversion): about 12% more images per CPU-second (758 vs 677, with the fast IDCT).
+//     After the resize to 224, mean |diff| 0.32 levels (max 10) on a photograph (grace_hopper),
+//     2.1 (max 59) on colour noise. Offered as `--fast-upsampling`, off by default, so that
+//     the fast path's only departures from the exact one stay the DCT scale and float rounding.
+// Where a fast-path image's time went after these changes (perf, same files): Huffman
+// decoding 48%, IDCT + upsampling + colour conversion 14%, the float resize 22% (horizontal
+// pass 14, vertical 8), the kernel 10% (page faults on fresh batch buffers, file reads).
+
 /// One batch ready for the model. `count` may be below the batch size when files were
 /// skipped (possibly 0); `images` is count×S×S×3 and `labels` has `count` entries.
 public final class Batch: @unchecked Sendable {
@@ -149,7 +166,9 @@ public final class BatchLoader: @unchecked Sendable {
                     let unflipped = CropChoice(top: 0, left: 0, flip: choice.flip)
                     if transform.fastDecode {
                         // Only the crop's rows and columns, DCT-scaled where the crop allows:
-                        // the same pixels as decoding all and cropping (ImageDecoder.decode(_:region:)).
+                        // the same pixels as decoding all and cropping (ImageDecoder.decodeRegion),
+                        // then the float resize (Note [Float resize]) unless augmentations need bytes.
+                        // Note [Fast decode settings].
                         let eighths = decodeEighths(for: choice.region, size: imageSize)
                         if transform.augments {
                             try decoder.decode(bytes, region: choice.region, eighths: eighths, into: &image,
