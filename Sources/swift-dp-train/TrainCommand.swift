@@ -70,7 +70,7 @@ struct Train: ParsableCommand {
     @Flag(help: "With RandomResizedCrop, decode JPEGs at full size instead of the smallest DCT scale that covers the crop.")
     var exactDecode = false
 
-    @Flag(help: "With RandomResizedCrop's fast decode, upsample chroma plainly (libjpeg's do_fancy_upsampling off): about 10% faster, blockier colour edges.")
+    @Flag(help: "With RandomResizedCrop's fast decode, upsample chroma plainly (libjpeg's do_fancy_upsampling off): up to about 10% faster, blockier colour edges.")
     var fastUpsampling = false
 
     @Option(help: "Training ColorJitter after crop and flip (torchvision's, on PIL semantics): F (timm style: brightness, contrast and saturation F, hue 0) or B,C,S,H. Off by default.")
