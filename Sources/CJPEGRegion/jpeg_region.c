@@ -75,8 +75,10 @@ static int is_cmyk(const struct jpeg_decompress_struct *cinfo) {
     return cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK;
 }
 
+// Our own refusals (misuse, out of memory) are errors even after a libjpeg warning.
 static void fail(jr_decoder *decoder, const char *text) {
     snprintf(decoder->error.message, sizeof decoder->error.message, "%s", text);
+    decoder->cinfo.err->num_warnings = 0;
     longjmp(decoder->error.jump, 1);
 }
 
