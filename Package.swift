@@ -21,11 +21,14 @@ let package = Package(
                        providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        // Region decoding with the libjpeg API (jpeg_crop_scanline / jpeg_skip_scanlines), which
+        // TurboJPEG 2.1 lacks: the training crop decodes only the rows and columns it reads.
+        .target(name: "CJPEGRegion", linkerSettings: [.linkedLibrary("jpeg")]),
         // fp16/bf16 conversions and sums for --grad-compression (F16C where the CPU has it).
         .target(name: "CHalfFloat"),
         .target(name: "Kernels", dependencies: ["COpenBLAS"]),
         .target(name: "NN", dependencies: ["Kernels"]),
-        .target(name: "DataPipeline", dependencies: ["Kernels", "CTurboJPEG", "CPNG"]),
+        .target(name: "DataPipeline", dependencies: ["Kernels", "CTurboJPEG", "CJPEGRegion", "CPNG"]),
         .target(name: "DataParallel", dependencies: ["Kernels", "CMPI", "CHalfFloat"]),
         .target(name: "Training", dependencies: ["NN", "DataPipeline", "DataParallel", "Kernels"]),
         .executableTarget(name: "swift-dp-train", dependencies: [

@@ -9,7 +9,8 @@ normalise.
 PyTorch side: PIL.Image.open(...).convert("RGB") → transforms → ToTensor → Normalize, in one
 process with torch.set_num_threads(1). Our side: `swift-dp-train bench-data --workers 1`.
 `--auto-augment trivial-augment-wide` and `--color-jitter F|B,C,S,H` add the same training
-augmentations on both sides, after the flip (TrivialAugmentWide first when both are given).
+augmentations on both sides, after the flip (TrivialAugmentWide first when both are given);
+`--ours=--fast-upsampling` (or `--ours=--exact-decode`) passes flags to our side alone.
 
     venv/bin/python benchmarks/data_pipeline_bench.py [--work /tmp/sdt-databench] [--images 256] \
         [--auto-augment trivial-augment-wide] [--color-jitter 0.4]
@@ -74,6 +75,7 @@ def main():
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build/release/swift-dp-train"))
     parser.add_argument("--auto-augment", default="none", choices=["none", "trivial-augment-wide"])
     parser.add_argument("--color-jitter", default=None, help="F or B,C,S,H, as for train")
+    parser.add_argument("--ours", default="", help="extra bench-data flags for our side only, e.g. --ours=--fast-upsampling")
     args = parser.parse_args()
     torch.set_num_threads(1)
     normalize = transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
@@ -103,7 +105,7 @@ def main():
         make_tree(data, args.images, shape)
         files = sorted(os.path.join(r, f) for r, _, fs in os.walk(os.path.join(data, "train")) for f in fs)
         pil = time_pil(files, transform)
-        ours, line = time_ours(args.binary, data, size, preset, len(files), augment_flags)
+        ours, line = time_ours(args.binary, data, size, preset, len(files), augment_flags + args.ours.split())
         print(line)
         rows.append(f"| {name} | {len(files)} | {ours:.0f} | {pil:.0f} | {ours / pil:.2f}× |")
     table = ("| transform | images | swift-dp-train images/s (1 worker) | PIL + torchvision images/s (1 thread) | ratio |\n"

@@ -5,7 +5,7 @@ require_packages() {
     local missing=()
     # iproute2: `ip` and `tc` for the virtual cluster (cluster/up) that VirtualClusterTests
     # makes; minimal Debian images (containers, CI) do not have it.
-    for pkg in libopenmpi-dev openmpi-bin libopenblas-dev libturbojpeg0-dev libpng-dev pkg-config iproute2; do
+    for pkg in libopenmpi-dev openmpi-bin libopenblas-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev pkg-config iproute2; do
         dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
     done
     if ((${#missing[@]})); then

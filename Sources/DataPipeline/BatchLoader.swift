@@ -1,6 +1,23 @@
 import Foundation
 import Kernels
 
+// Note [Fast decode settings]: measured with bench-data on 500×375 photo-like JPEGs (4:2:0,
+// quality 90), 224 output, one worker, CPU time per image on a loaded 2-core machine (medians of
+// 5 interleaved runs), and on the decoded region against the exact decode (RegionDecodeTests,
+// testFastSettingsDifferFromTheExactDecodeBoundedly):
+//   - libjpeg's fast integer IDCT (JDCT_IFAST): no faster (668 vs 677 images per CPU-second),
+//     mean |diff| 1.0 level (max 5–7; 0.9–1.0 after the resize to 224). Not used: libjpeg-turbo's
+//     accurate IDCT is SIMD, and once only the region is transformed, entropy decoding (which
+//     no setting avoids) is about half of the fast path's time.
+//   - plain chroma upsampling (do_fancy_upsampling = FALSE, merged upsampling + colour
+//     conversion): about 12% more images per CPU-second (758 vs 677, with the fast IDCT).
+//     After the resize to 224, mean |diff| 0.32 levels (max 10) on a photograph (grace_hopper),
+//     2.1 (max 59) on colour noise. Offered as `--fast-upsampling`, off by default, so that
+//     the fast path's only departures from the exact one stay the DCT scale and float rounding.
+// Where a fast-path image's time went after these changes (perf, same files): Huffman
+// decoding 48%, IDCT + upsampling + colour conversion 14%, the float resize 22% (horizontal
+// pass 14, vertical 8), the kernel 10% (page faults on fresh batch buffers, file reads).
+
 /// One batch ready for the model. `count` may be below the batch size when files were
 /// skipped (possibly 0); `images` is count×S×S×3 and `labels` has `count` entries.
 public final class Batch: @unchecked Sendable {
@@ -97,6 +114,7 @@ public final class BatchLoader: @unchecked Sendable {
         var image = RGBImage(width: 0, height: 0, pixels: [])
         var bytes: [UInt8] = []  // the file's bytes, storage reused from image to image
         let canvas = AugmentImage()  // the uint8 crop when augmentations are on, reused
+        let scratch = ResizeScratch()  // the fast path's float rows, reused
         while true {
             // Claim the next batch index together with a free buffer, so batches are claimed
             // in order and the consumer's next batch always has a buffer: no deadlock.
@@ -113,7 +131,7 @@ public final class BatchLoader: @unchecked Sendable {
             nextToClaim += 1
             condition.unlock()
 
-            fill(batch, index: k, decoder: decoder, image: &image, bytes: &bytes, canvas: canvas)
+            fill(batch, index: k, decoder: decoder, image: &image, bytes: &bytes, canvas: canvas, scratch: scratch)
 
             condition.lock()
             ready[k] = batch
@@ -123,7 +141,7 @@ public final class BatchLoader: @unchecked Sendable {
     }
 
     private func fill(_ batch: Batch, index k: Int, decoder: ImageDecoder, image: inout RGBImage, bytes: inout [UInt8],
-                      canvas: AugmentImage) {
+                      canvas: AugmentImage, scratch: ResizeScratch) {
         let start = k * batchSize, end = min(start + batchSize, indices.count)
         batch.index = k
         batch.count = 0
@@ -145,13 +163,28 @@ public final class BatchLoader: @unchecked Sendable {
                     let (width, height) = try decoder.imageSize(bytes)
                     let choice = trainResizedCropChoice(height: height, width: width, seed: seed, epoch: epoch,
                                                         sampleIndex: sampleIndex, flipProbability: transform.flipProbability)
-                    let eighths = transform.fastDecode ? decodeEighths(for: choice.region, size: imageSize) : 8
-                    try decoder.decode(bytes, into: &image, eighths: eighths)
-                    let region = scaleRegion(choice.region, width: width, height: height, scaledWidth: image.width,
-                                             scaledHeight: image.height)
-                    let cropped = resizedCrop(image, region: region, size: imageSize)
-                    cropFlipAugmentNormalize(cropped, CropChoice(top: 0, left: 0, flip: choice.flip), transform,
-                                             sampleIndex: sampleIndex, canvas: canvas, into: slot)
+                    let unflipped = CropChoice(top: 0, left: 0, flip: choice.flip)
+                    if transform.fastDecode {
+                        // Only the crop's rows and columns, DCT-scaled where the crop allows:
+                        // the same pixels as decoding all and cropping (ImageDecoder.decodeRegion),
+                        // then the float resize (Note [Float resize]) unless augmentations need bytes.
+                        // Note [Fast decode settings].
+                        let eighths = decodeEighths(for: choice.region, size: imageSize)
+                        if transform.augments {
+                            try decoder.decode(bytes, region: choice.region, eighths: eighths, into: &image,
+                                               options: RegionDecodeOptions(fastUpsampling: transform.fastUpsampling))
+                            cropFlipAugmentNormalize(resize(image, width: imageSize, height: imageSize), unflipped, transform,
+                                                     sampleIndex: sampleIndex, canvas: canvas, into: slot)
+                        } else {
+                            let pixels = try decoder.decodeRegion(bytes, region: choice.region, eighths: eighths,
+                                                                  options: RegionDecodeOptions(fastUpsampling: transform.fastUpsampling))
+                            resizeFlipNormalize(pixels, size: imageSize, flip: choice.flip, scratch: scratch, into: slot)
+                        }
+                    } else {
+                        try decoder.decode(bytes, into: &image)
+                        cropFlipAugmentNormalize(resizedCrop(image, region: choice.region, size: imageSize), unflipped, transform,
+                                                 sampleIndex: sampleIndex, canvas: canvas, into: slot)
+                    }
                 case .train(let transform):
                     try decoder.decode(bytes, into: &image)
                     let source = resize(image, shorterSide: imageSize)

@@ -41,6 +41,9 @@ struct ResampleTaps {
     let first: [Int32]
     let count: [Int32]
     let weights: [Int32]
+    /// The same taps before fixed-point rounding (normalised to sum 1), for the float resize
+    /// of the training fast path (Note [Float resize]).
+    let floatWeights: [Float]
     let stride: Int
 
     /// Input indices any output reads: what the first pass must produce for the second.
@@ -59,6 +62,7 @@ struct ResampleTaps {
         var first = [Int32](repeating: 0, count: outSize)
         var count = [Int32](repeating: 0, count: outSize)
         var weights = [Int32](repeating: 0, count: outSize * stride)
+        var floatWeights = [Float](repeating: 0, count: outSize * stride)
         var taps = [Double](repeating: 0, count: stride)
         for o in 0..<outSize {
             let center = (Double(o) + 0.5) * scale
@@ -73,6 +77,7 @@ struct ResampleTaps {
             }
             for i in 0..<(hi - lo) {
                 let normalised = total != 0 ? taps[i] / total : taps[i]
+                floatWeights[o * stride + i] = Float(normalised)
                 // Round half away from zero to fixed point, as normalize_coeffs_8bpc does.
                 let scaled = normalised * Double(1 << resamplePrecisionBits)
                 weights[o * stride + i] = Int32(normalised < 0 ? scaled - 0.5 : scaled + 0.5)
@@ -83,6 +88,7 @@ struct ResampleTaps {
         self.first = first
         self.count = count
         self.weights = weights
+        self.floatWeights = floatWeights
         self.stride = stride
     }
 }

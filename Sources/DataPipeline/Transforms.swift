@@ -26,18 +26,22 @@ public struct TrainTransform: Sendable, Equatable {
     public enum Kind: String, Sendable, CaseIterable { case padCrop = "pad-crop", randomResizedCrop = "random-resized-crop" }
     public var kind: Kind
     public var flipProbability: Float
-    /// RandomResizedCrop only: decode JPEGs at the smallest DCT scale (n/8) that still gives
-    /// the crop at least S pixels each way, then resize. Several times less decoding for
-    /// large photos; pixels differ slightly from decode-then-resize, which evaluation keeps.
+    /// RandomResizedCrop only: decode only the crop's region of a JPEG, at the smallest DCT
+    /// scale (n/8) that still gives the crop at least S pixels each way, then resize in float
+    /// (Note [Float resize]). Pixels differ slightly from decode-then-resize, which evaluation
+    /// and `--exact-decode` keep.
     public var fastDecode: Bool
+    /// With `fastDecode`: libjpeg's plain chroma upsampling too (Note [Fast decode settings]).
+    public var fastUpsampling: Bool
     /// nil or all zero: no colour jitter.
     public var colorJitter: ColorJitter?
     public var autoAugment: AutoAugmentPolicy
     public init(kind: Kind = .padCrop, flipProbability: Float = 0.5, fastDecode: Bool = true,
-                colorJitter: ColorJitter? = nil, autoAugment: AutoAugmentPolicy = .none) {
+                fastUpsampling: Bool = false, colorJitter: ColorJitter? = nil, autoAugment: AutoAugmentPolicy = .none) {
         self.kind = kind
         self.flipProbability = flipProbability
         self.fastDecode = fastDecode
+        self.fastUpsampling = fastUpsampling
         self.colorJitter = colorJitter
         self.autoAugment = autoAugment
     }

@@ -14,6 +14,7 @@ public struct DataBenchmarkOptions: Sendable {
     public var limit = 512
     public var passes = 3
     public var exactDecode = false
+    public var fastUpsampling = false
     /// As `TrainConfig.colorJitter` / `autoAugment`: the training augmentations to include.
     public var colorJitter: [Float]?
     public var autoAugment = AutoAugmentPolicy.none.rawValue
@@ -40,6 +41,7 @@ public func runDataBenchmark(_ options: DataBenchmarkOptions) throws -> DataBenc
     config.imageSize = options.imageSize
     config.trainTransformPreset = options.trainTransformPreset
     config.exactDecode = options.exactDecode
+    config.fastUpsampling = options.fastUpsampling
     config.colorJitter = options.colorJitter
     config.autoAugment = options.autoAugment
     let transform = try config.trainTransform()
@@ -61,7 +63,8 @@ public func runDataBenchmark(_ options: DataBenchmarkOptions) throws -> DataBenc
     }
     let median = rates.sorted()[rates.count / 2]
     var name = transform.kind == .randomResizedCrop
-        ? "RandomResizedCrop(\(options.imageSize)) + flip, \(options.exactDecode ? "exact" : "DCT-scaled") decode"
+        ? "RandomResizedCrop(\(options.imageSize)) + flip, "
+            + (options.exactDecode ? "exact decode" : "region decode" + (transform.fastUpsampling ? " + fast upsampling" : ""))
         : "RandomCrop(\(options.imageSize), padding 4) + flip"
     if transform.autoAugment == .trivialAugmentWide { name += " + TrivialAugmentWide" }
     if let jitter = transform.colorJitter {

@@ -61,6 +61,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var maxPixels = ImageDecoder.defaultMaxPixels
     /// Decode training JPEGs at full size even where a DCT-scaled decode would do.
     public var exactDecode = false
+    /// With the fast decode: libjpeg's plain chroma upsampling (`--fast-upsampling`).
+    public var fastUpsampling = false
     /// Horizontal-flip probability of the training transform.
     public var hflip: Float = 0.5
     /// ColorJitter strengths [brightness, contrast, saturation, hue] on the training crop; nil = off.
@@ -168,8 +170,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             if let problem = candidate.problem { throw TrainingError("--color-jitter: \(problem)") }
             jitter = candidate.isActive ? candidate : nil
         }
-        return TrainTransform(kind: kind, flipProbability: hflip, fastDecode: !exactDecode, colorJitter: jitter,
-                              autoAugment: policy)
+        return TrainTransform(kind: kind, flipProbability: hflip, fastDecode: !exactDecode,
+                              fastUpsampling: fastUpsampling && !exactDecode, colorJitter: jitter, autoAugment: policy)
     }
 
     /// `--color-jitter` text: one number F (timm's: brightness = contrast = saturation = F, no

@@ -70,6 +70,9 @@ struct Train: ParsableCommand {
     @Flag(help: "With RandomResizedCrop, decode JPEGs at full size instead of the smallest DCT scale that covers the crop.")
     var exactDecode = false
 
+    @Flag(help: "With RandomResizedCrop's fast decode, upsample chroma plainly (libjpeg's do_fancy_upsampling off): up to about 10% faster, blockier colour edges.")
+    var fastUpsampling = false
+
     @Option(help: "Training ColorJitter after crop and flip (torchvision's, on PIL semantics): F (timm style: brightness, contrast and saturation F, hue 0) or B,C,S,H. Off by default.")
     var colorJitter: String?
 
@@ -222,6 +225,7 @@ struct Train: ParsableCommand {
         config.evalTransformPreset = evalTransform
         config.hflip = hflip
         config.exactDecode = exactDecode
+        config.fastUpsampling = fastUpsampling
         config.colorJitter = try colorJitter.map(TrainConfig.parseColorJitter)
         config.autoAugment = autoAugment
         config.freezeBackbone = freezeBackbone

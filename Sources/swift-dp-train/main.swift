@@ -148,6 +148,7 @@ struct BenchData: ParsableCommand {
     @Option(help: "Images per timed pass.") var limit = 512
     @Option(help: "Timed passes (after one warm-up pass); the median is reported.") var passes = 3
     @Flag(help: "Decode at full size (the exact path) instead of DCT-scaled.") var exactDecode = false
+    @Flag(help: "Plain chroma upsampling in the fast decode (as for train).") var fastUpsampling = false
     @Option(help: "Include ColorJitter (as for train): F or B,C,S,H.") var colorJitter: String?
     @Option(help: "Include auto-augmentation (as for train): none or trivial-augment-wide.") var autoAugment = "none"
     @Option(help: "Also write the result as JSON to this file.") var json: String?
@@ -163,6 +164,7 @@ struct BenchData: ParsableCommand {
         options.limit = max(limit, 1)
         options.passes = max(passes, 1)
         options.exactDecode = exactDecode
+        options.fastUpsampling = fastUpsampling
         do {
             let result = try runDataBenchmark(options)
             print(String(format: "%@, %d image(s), %d worker(s): %.1f images/s (%.1f per worker, median of %d passes)",
