@@ -153,7 +153,7 @@ struct Train: ParsableCommand {
     @Option(help: "Gradient bucket size in MiB after a small first bucket (PyTorch DDP's bucket_cap_mb).")
     var bucketMb: Double = 25
 
-    @Option(help: "Convolution algorithm: auto (Winograd F(2x2,3x3) for 3x3 stride-1 convolutions, im2col + GEMM for the rest) or im2col (im2col + GEMM everywhere).")
+    @Option(help: "Convolution algorithm: auto or winograd-f2 (Winograd F(2x2,3x3) for 3x3 stride-1 convolutions, im2col + GEMM for the rest), winograd-f4 (F(4x4,3x3): fewer FLOPs, ten times the rounding error), or im2col (im2col + GEMM everywhere).")
     var convAlgorithm = ConvolutionAlgorithm.automatic
 
     @Option(help: "Resuming a checkpoint of another number of ranks: keep-global-batch (split the global batch as batch × --accumulate over these ranks; the default) or scale-lr (this run's batch, the learning rate scaled by the change of global batch).")

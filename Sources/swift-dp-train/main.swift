@@ -43,7 +43,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Under mpirun: how the all-reduce overlaps backward (auto, nonblocking, thread, off), as train's --overlap.")
     var overlap = "auto"
     @Option(help: "Under mpirun: gradient bucket size in MiB, as train's --bucket-mb.") var bucketMb: Double = 25
-    @Option(help: "Convolution algorithm, as train's --conv-algorithm: auto (Winograd for 3x3 stride-1) or im2col.")
+    @Option(help: "Convolution algorithm, as train's --conv-algorithm: auto, winograd-f2, winograd-f4 or im2col.")
     var convAlgorithm = ConvolutionAlgorithm.automatic
     @Flag(help: "Also print where a step's time goes: forward and backward by layer category (conv by kernel and stride, BatchNorm, pooling, ...), the GEMM/im2col/col2im kernels inside them, GFLOP/s, and model-FLOP utilisation against a measured SGEMM.")
     var profile = false
