@@ -138,7 +138,11 @@ public func stallReport(reports: [RankReport?], silentFor: [Double], timeout: Do
         + (missing.isEmpty ? "every rank is in it, yet it does not complete (a network or MPI fault)"
                            : "waiting for rank(s) \(rankList(missing))")
         + " (--collective-timeout \(formatSeconds(timeout))); aborting the job"]
-    for rank in missing.prefix(8) {
+    // A rank that arrived but then fell silent is named too: when a link goes down half-way
+    // through a collective, the rank beyond it stays "in" the collective its last report
+    // named while the others, whose part completed, wait in later ones.
+    let silentArrivals = arrived.filter { silentFor[$0] > silentAfter }
+    for rank in (missing + silentArrivals).prefix(8) {
         var line = "  rank \(rank)"
         guard let report = reports[rank] else {
             lines.append(line + ": no report yet (it may not have finished starting)")
@@ -157,7 +161,9 @@ public func stallReport(reports: [RankReport?], silentFor: [Double], timeout: Do
         }
         lines.append(line)
     }
-    if missing.count > 8 { lines.append("  … and \(missing.count - 8) more rank(s)") }
+    if missing.count + silentArrivals.count > 8 {
+        lines.append("  … and \(missing.count + silentArrivals.count - 8) more rank(s)")
+    }
     return lines.joined(separator: "\n")
 }
 

@@ -27,6 +27,20 @@ final class StallReportTests: XCTestCase {
         XCTAssertEqual(lines[3], "  rank 4: no report yet (it may not have finished starting)")
     }
 
+    /// A link goes down half-way through collective #11: rank 0's part completed and it waits
+    /// in #13, while rank 1, cut off, stays in #11 as its last report said. The longest wait is
+    /// rank 1's, so #11 heads the report, and rank 1 must still be named as silent.
+    func testASilentRankInsideTheStuckCollectiveIsNamed() throws {
+        let reports = [report(13, waiting: true, 62), report(11, waiting: true, 65)]
+        let text = try XCTUnwrap(stallReport(reports: reports, silentFor: [0, 20], timeout: 60, silentAfter: 5))
+        let lines = text.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines[0].hasPrefix("collective #11 (all-reduce (float) of 100 value(s), train step 3 of epoch 1) has waited 65 s on rank(s) 1; waiting for rank(s) 0"), lines[0])
+        XCTAssertTrue(lines.contains("  rank 1 on node11: waiting in collective #11 (all-reduce (float) of 100 value(s), train step 3 of epoch 1) "
+                                     + "for 65 s; silent for 20 s (stopped, swapping, or its network is down)"), text)
+        // Not silent: not repeated.
+        XCTAssertEqual(stallReport(reports: reports, silentFor: [0, 0], timeout: 60, silentAfter: 5)?.contains("rank 1 on"), false)
+    }
+
     func testEveryRankInsideAStuckCollectiveIsANetworkFault() throws {
         let text = try XCTUnwrap(stallReport(reports: [report(5, waiting: true, 70), report(5, waiting: true, 70)],
                                              silentFor: [0, 0], timeout: 60, silentAfter: 5))
