@@ -7,6 +7,13 @@ On a shared machine wall-clock rates swing with other people's work; CPU time sw
 CPU time) and then each `binary[@flag@flag…]` (bench-data --workers 1: a warm-up and 3 passes,
 its user + sys time), and prints the medians over rounds and the load average.
 
+Each round also times two decode-only references on the same files (Pillow's
+`Image.open().convert("RGB")` and torchvision's `decode_jpeg`, 2 passes each, CPU time), which
+../shared/anchors.md also lists: they tell how this host and these files compare with the
+machine and files the anchors were taken on, so the issue's absolute target (3× the anchors'
+PIL + torchvision figure, about 1270 images/s, about torchvision's decode-only rate there) can be
+checked as a ratio to decode-only measured here, in the same rounds.
+
     venv/bin/python benchmarks/data_pipeline_rounds.py --work /tmp/sdt-databench-2048 --images 2048 --rounds 3 \\
         old-build/swift-dp-train .build/release/swift-dp-train .build/release/swift-dp-train@--fast-upsampling
 """
@@ -19,6 +26,7 @@ import time
 import torch
 from PIL import Image
 from torchvision import transforms
+from torchvision.io import decode_jpeg
 
 from data_pipeline_bench import make_tree
 
@@ -45,6 +53,20 @@ def main():
                 transform(Image.open(f).convert("RGB"))
         return 4 * len(files) / (time.process_time() - cpu), 4 * len(files) / (time.perf_counter() - wall)
 
+    def decode_only(decode):
+        cpu = time.process_time()
+        for _ in range(2):
+            for f in files:
+                decode(f)
+        return 2 * len(files) / (time.process_time() - cpu), float("nan")
+
+    def pillow_decode(path):
+        Image.open(path).convert("RGB")
+
+    def torchvision_decode(path):
+        with open(path, "rb") as file:
+            decode_jpeg(torch.frombuffer(bytearray(file.read()), dtype=torch.uint8))
+
     def ours(spec):
         binary, *flags = spec.split("@")
         before = os.times()
@@ -56,11 +78,14 @@ def main():
         cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
         return 4 * images / cpu, float(out.split(": ")[-1].split(" images/s")[0])
 
-    results = {name: [] for name in ["PIL + torchvision"] + args.binaries}
+    references = {"Pillow decode only": pillow_decode, "torchvision decode_jpeg only": torchvision_decode}
+    results = {name: [] for name in ["PIL + torchvision"] + list(references) + args.binaries}
     loads = []
     for _ in range(args.rounds):
         loads.append(os.getloadavg()[0])
         results["PIL + torchvision"].append(pil())
+        for name, decode in references.items():
+            results[name].append(decode_only(decode))
         for spec in args.binaries:
             results[spec].append(ours(spec))
     loads.append(os.getloadavg()[0])
@@ -70,7 +95,17 @@ def main():
     for name, rates in results.items():
         cpu = statistics.median(r[0] for r in rates)
         print(f"| {name} | {cpu:.0f} ({', '.join(f'{r[0]:.0f}' for r in rates)}) | "
-              f"{statistics.median(r[1] for r in rates):.0f} | {cpu / reference:.2f}× |")
+              f"{statistics.median(r[1] for r in rates):.0f} | {cpu / reference:.2f}× |".replace("| nan |", "| — |"))
+    # anchors.md, taken on this machine kind on other files: Pillow decode 1066, decode_jpeg
+    # 1289, PIL + torchvision train 424 images/s; the 3× target is 1270.
+    here = {name: statistics.median(r[0] for r in results[name]) for name in references}
+    print(f"\nThis host and these files against anchors.md: Pillow decode {here['Pillow decode only'] / 1066:.2f}×, "
+          f"decode_jpeg {here['torchvision decode_jpeg only'] / 1289:.2f}×, PIL + torchvision {reference / 424:.2f}× "
+          f"the anchors' rates. The 3× target (1270 images/s) is {1270 / 1289:.2f}× decode_jpeg there; here:")
+    for spec in args.binaries:
+        cpu = statistics.median(r[0] for r in results[spec])
+        print(f"  {spec}: {cpu / here['torchvision decode_jpeg only']:.2f}× decode_jpeg, "
+              f"{cpu / here['Pillow decode only']:.2f}× Pillow decode (target there: {1270 / 1066:.2f}×)")
 
 
 if __name__ == "__main__":
