@@ -1,7 +1,9 @@
 import COpenBLAS
 
 /// Row-major single-precision GEMM: C = alpha · op(A) · op(B) + beta · C,
-/// with op(A) of shape [m, k] and op(B) of shape [k, n].
+/// with op(A) of shape [m, k] and op(B) of shape [k, n]. With more than one compute thread a
+/// large product is cut into blocks of C's rows (or columns, when C has few rows), one
+/// single-threaded OpenBLAS call per thread (Note [Compute threads]).
 @inlinable
 public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                   alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
@@ -9,14 +11,41 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
                   beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
     guard m > 0, n > 0 else { return }
     let started = Profiler.start()
+    let threads = ComputeThreads.shared
+    // Blocks of 16 rows or columns (whole register tiles); split the longer side.
+    let blocks = max(m, n) / 16
+    if threads.count > 1 && blocks >= 2 {
+        let splitRows = m >= n
+        threads.parallelFor(work: m * n * k / 64) { part, parts in
+            let own = splitRange(blocks, part: part, parts: parts)
+            let first = own.lowerBound * 16, last = part == parts - 1 ? (splitRows ? m : n) : own.upperBound * 16
+            if splitRows {
+                // Row r of op(A) starts at a + r·lda, or at column r when A is stored transposed.
+                sgemmOneThread(transA: transA, transB: transB, m: last - first, n: n, k: k, alpha: alpha,
+                               a: a + (transA ? first : first * lda), lda: lda, b: b, ldb: ldb, beta: beta,
+                               c: c + first * ldc, ldc: ldc)
+            } else {
+                sgemmOneThread(transA: transA, transB: transB, m: m, n: last - first, k: k, alpha: alpha,
+                               a: a, lda: lda, b: b + (transB ? first * ldb : first), ldb: ldb, beta: beta,
+                               c: c + first, ldc: ldc)
+            }
+        }
+    } else {
+        sgemmOneThread(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                       b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+    Profiler.record(Profiler.gemm, since: started, flops: 2 * Double(m) * Double(n) * Double(k))
+}
+
+@usableFromInline
+func sgemmOneThread(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                    b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
     if !transA && !transB && openBLASWouldAllocate(m: m, n: n, k: k) {
         narrowGEMM(m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
-        Profiler.record(Profiler.gemm, since: started, flops: 2 * Double(m) * Double(n) * Double(k))
         return
     }
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-    Profiler.record(Profiler.gemm, since: started, flops: 2 * Double(m) * Double(n) * Double(k))
 }
 
 /// OpenBLAS 0.3.21 (Haswell kernels, one thread) mallocs a scratch buffer in its small-matrix
@@ -45,9 +74,11 @@ func narrowGEMM(m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, l
     }
 }
 
-/// Sets how many threads OpenBLAS may use in this process (ranks per host × threads ≤ cores).
-public func setBLASThreads(_ count: Int) {
-    openblas_set_num_threads(Int32(max(count, 1)))
+/// Sets how many threads this process computes on (ranks per host × threads ≤ cores): ours,
+/// with OpenBLAS kept to one (Note [Compute threads]).
+public func setComputeThreads(_ count: Int) {
+    openblas_set_num_threads(1)
+    ComputeThreads.shared.setCount(count)
 }
 
 public func blasThreads() -> Int { Int(openblas_get_num_threads()) }

@@ -233,6 +233,20 @@ enum WinogradF4: WinogradVariant {
 /// keeps on the stack (1 KiB), and a step must not allocate.
 public let winogradScratchFloats = 36 * 8
 
+/// Each compute thread's scratch for the tile transforms (Note [Compute threads]): part p's
+/// tile scratch (`winogradScratchFloats`) and, after it, its sink (`edge` floats, which absorb
+/// values that fall outside the image), at `base + p · stride`; 64-byte aligned when `base` is.
+public struct WinogradScratch {
+    public let base: UnsafeMutablePointer<Float>
+    public let edge: Int
+    public var stride: Int { winogradScratchFloats + edge }
+    public init(base: UnsafeMutablePointer<Float>, edge: Int) { self.base = base; self.edge = edge }
+    /// Floats for `parts` threads with sinks of `edge` floats.
+    public static func floats(edge: Int, parts: Int) -> Int { (winogradScratchFloats + edge) * parts }
+    @inline(__always) func tile(_ part: Int) -> UnsafeMutablePointer<Float> { base + part &* stride }
+    @inline(__always) func sink(_ part: Int) -> UnsafeMutablePointer<Float> { base + (part &* stride &+ winogradScratchFloats) }
+}
+
 /// Calls `body` with the caller's scratch as a buffer of 36 lane vectors (a 6×6 tile at most)
 /// and a table of 36 row pointers on the stack.
 @inline(__always)
@@ -290,25 +304,31 @@ func tilePixels(_ pixels: UnsafeMutablePointer<UnsafeMutablePointer<Float>>, til
 /// V[ξ][t][c] = (Bᵀ d B)_ξ for every tile t of `images` NHWC images; v: [α²][images·T][C].
 /// `zeros` holds at least C zeros, read where the patch lies in the padding.
 public func winogradInputTransform(_ input: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
-                                   zeros: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                   zeros: UnsafeMutablePointer<Float>, scratch: WinogradScratch,
                                    into v: UnsafeMutablePointer<Float>) {
     let started = Profiler.start()
     defer { Profiler.record(Profiler.winogradTransforms, since: started) }
-    if g.tileSize == 4 {
-        inputTransform(WinogradF4.self, input, images: images, geometry: g, zeros: zeros, scratch: scratch, into: v)
-    } else {
-        inputTransform(WinogradF2.self, input, images: images, geometry: g, zeros: zeros, scratch: scratch, into: v)
+    let tiles = images * g.tilesPerImage
+    ComputeThreads.shared.parallelFor(work: tiles * g.positions * g.inChannels) { part, parts in
+        let range = splitRange(tiles, part: part, parts: parts)
+        if g.tileSize == 4 {
+            inputTransform(WinogradF4.self, input, images: images, tiles: range, geometry: g, zeros: zeros,
+                           scratch: scratch.tile(part), into: v)
+        } else {
+            inputTransform(WinogradF2.self, input, images: images, tiles: range, geometry: g, zeros: zeros,
+                           scratch: scratch.tile(part), into: v)
+        }
     }
 }
 
 @inline(__always)
-func inputTransform<F: WinogradVariant>(_: F.Type, _ input: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
-                                        zeros: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                                   into v: UnsafeMutablePointer<Float>) {
+func inputTransform<F: WinogradVariant>(_: F.Type, _ input: UnsafePointer<Float>, images: Int, tiles range: Range<Int>,
+                                        geometry g: WinogradGeometry, zeros: UnsafeMutablePointer<Float>,
+                                        scratch: UnsafeMutablePointer<Float>, into v: UnsafeMutablePointer<Float>) {
     let c = g.inChannels, alpha = F.m &+ 2, tiles = images &* g.tilesPerImage, plane = tiles &* c
     let base = UnsafeMutablePointer(mutating: input)
     withTileScratch(scratch) { x, p in
-        for t in 0..<tiles {
+        for t in range {
             patchRows(p, tile: t, in: base, geometry: g, outside: zeros)
             let out = v + t &* c
             for ch in stride(from: 0, to: c, by: 8) {
@@ -325,24 +345,32 @@ func inputTransform<F: WinogradVariant>(_: F.Type, _ input: UnsafePointer<Float>
 /// dX patch += (B dV Bᵀ) for every tile, dv: [α²][images·T][C]; `sink` (C floats of scratch)
 /// absorbs the values that fall in the padding.
 public func winogradInputGradientTransform(_ dv: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
-                                           sink: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                                           addingInto dx: UnsafeMutablePointer<Float>) {
+                                           scratch: WinogradScratch, addingInto dx: UnsafeMutablePointer<Float>) {
     let started = Profiler.start()
     defer { Profiler.record(Profiler.winogradTransforms, since: started) }
-    if g.tileSize == 4 {
-        inputGradientTransform(WinogradF4.self, dv, images: images, geometry: g, sink: sink, scratch: scratch, addingInto: dx)
-    } else {
-        inputGradientTransform(WinogradF2.self, dv, images: images, geometry: g, sink: sink, scratch: scratch, addingInto: dx)
+    // Split by whole images: neighbouring tiles' patches overlap and add into the same pixels.
+    let tilesPerImage = g.tilesPerImage
+    let work = images > 1 ? images * tilesPerImage * g.positions * g.inChannels : 0
+    ComputeThreads.shared.parallelFor(work: work) { part, parts in
+        let own = splitRange(images, part: part, parts: parts)
+        let range = (own.lowerBound * tilesPerImage)..<(own.upperBound * tilesPerImage)
+        if g.tileSize == 4 {
+            inputGradientTransform(WinogradF4.self, dv, images: images, tiles: range, geometry: g, sink: scratch.sink(part),
+                                   scratch: scratch.tile(part), addingInto: dx)
+        } else {
+            inputGradientTransform(WinogradF2.self, dv, images: images, tiles: range, geometry: g, sink: scratch.sink(part),
+                                   scratch: scratch.tile(part), addingInto: dx)
+        }
     }
 }
 
 @inline(__always)
-func inputGradientTransform<F: WinogradVariant>(_: F.Type, _ dv: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
-                                                sink: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                                           addingInto dx: UnsafeMutablePointer<Float>) {
+func inputGradientTransform<F: WinogradVariant>(_: F.Type, _ dv: UnsafePointer<Float>, images: Int, tiles range: Range<Int>,
+                                                geometry g: WinogradGeometry, sink: UnsafeMutablePointer<Float>,
+                                                scratch: UnsafeMutablePointer<Float>, addingInto dx: UnsafeMutablePointer<Float>) {
     let c = g.inChannels, alpha = F.m &+ 2, tiles = images &* g.tilesPerImage, plane = tiles &* c
     withTileScratch(scratch) { x, p in
-        for t in 0..<tiles {
+        for t in range {
             patchRows(p, tile: t, in: dx, geometry: g, outside: sink)
             let src = dv + t &* c
             for ch in stride(from: 0, to: c, by: 8) {
@@ -359,24 +387,29 @@ func inputGradientTransform<F: WinogradVariant>(_: F.Type, _ dv: UnsafePointer<F
 /// y = (or += with `accumulate`) Aᵀ M A for every tile, m: [α²][images·T][O]; y: NHWC
 /// [images, Ho, Wo, O]. `sink` (O floats of scratch) takes the pixels past the output's edge.
 public func winogradOutputTransform(_ m: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
-                                    accumulate: Bool, sink: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                                    into y: UnsafeMutablePointer<Float>) {
+                                    accumulate: Bool, scratch: WinogradScratch, into y: UnsafeMutablePointer<Float>) {
     let started = Profiler.start()
     defer { Profiler.record(Profiler.winogradTransforms, since: started) }
-    if g.tileSize == 4 {
-        outputTransform(WinogradF4.self, m, images: images, geometry: g, accumulate: accumulate, sink: sink, scratch: scratch, into: y)
-    } else {
-        outputTransform(WinogradF2.self, m, images: images, geometry: g, accumulate: accumulate, sink: sink, scratch: scratch, into: y)
+    let tiles = images * g.tilesPerImage
+    ComputeThreads.shared.parallelFor(work: tiles * g.positions * g.outChannels) { part, parts in
+        let range = splitRange(tiles, part: part, parts: parts)
+        if g.tileSize == 4 {
+            outputTransform(WinogradF4.self, m, images: images, tiles: range, geometry: g, accumulate: accumulate,
+                            sink: scratch.sink(part), scratch: scratch.tile(part), into: y)
+        } else {
+            outputTransform(WinogradF2.self, m, images: images, tiles: range, geometry: g, accumulate: accumulate,
+                            sink: scratch.sink(part), scratch: scratch.tile(part), into: y)
+        }
     }
 }
 
 @inline(__always)
-func outputTransform<F: WinogradVariant>(_: F.Type, _ m: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
-                                         accumulate: Bool, sink: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                                    into y: UnsafeMutablePointer<Float>) {
+func outputTransform<F: WinogradVariant>(_: F.Type, _ m: UnsafePointer<Float>, images: Int, tiles range: Range<Int>,
+                                         geometry g: WinogradGeometry, accumulate: Bool, sink: UnsafeMutablePointer<Float>,
+                                         scratch: UnsafeMutablePointer<Float>, into y: UnsafeMutablePointer<Float>) {
     let o = g.outChannels, tile = F.m, alpha = F.m &+ 2, tiles = images &* g.tilesPerImage, plane = tiles &* o
     withTileScratch(scratch) { x, q in
-        for t in 0..<tiles {
+        for t in range {
             tilePixels(q, tile: t, in: y, geometry: g, outside: sink)
             let src = m + t &* o
             for ch in stride(from: 0, to: o, by: 8) {
@@ -398,25 +431,31 @@ func outputTransform<F: WinogradVariant>(_: F.Type, _ m: UnsafePointer<Float>, i
 /// Z[ξ][t][o] = (A dY Aᵀ)_ξ for every tile, z: [α²][images·T][O]; a pixel past the output's
 /// edge reads `zeros` (at least O zeros).
 public func winogradOutputGradientTransform(_ dy: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
-                                            zeros: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
+                                            zeros: UnsafeMutablePointer<Float>, scratch: WinogradScratch,
                                             into z: UnsafeMutablePointer<Float>) {
     let started = Profiler.start()
     defer { Profiler.record(Profiler.winogradTransforms, since: started) }
-    if g.tileSize == 4 {
-        outputGradientTransform(WinogradF4.self, dy, images: images, geometry: g, zeros: zeros, scratch: scratch, into: z)
-    } else {
-        outputGradientTransform(WinogradF2.self, dy, images: images, geometry: g, zeros: zeros, scratch: scratch, into: z)
+    let tiles = images * g.tilesPerImage
+    ComputeThreads.shared.parallelFor(work: tiles * g.positions * g.outChannels) { part, parts in
+        let range = splitRange(tiles, part: part, parts: parts)
+        if g.tileSize == 4 {
+            outputGradientTransform(WinogradF4.self, dy, images: images, tiles: range, geometry: g, zeros: zeros,
+                                    scratch: scratch.tile(part), into: z)
+        } else {
+            outputGradientTransform(WinogradF2.self, dy, images: images, tiles: range, geometry: g, zeros: zeros,
+                                    scratch: scratch.tile(part), into: z)
+        }
     }
 }
 
 @inline(__always)
-func outputGradientTransform<F: WinogradVariant>(_: F.Type, _ dy: UnsafePointer<Float>, images: Int, geometry g: WinogradGeometry,
-                                                 zeros: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-                                            into z: UnsafeMutablePointer<Float>) {
+func outputGradientTransform<F: WinogradVariant>(_: F.Type, _ dy: UnsafePointer<Float>, images: Int, tiles range: Range<Int>,
+                                                 geometry g: WinogradGeometry, zeros: UnsafeMutablePointer<Float>,
+                                                 scratch: UnsafeMutablePointer<Float>, into z: UnsafeMutablePointer<Float>) {
     let o = g.outChannels, tile = F.m, alpha = F.m &+ 2, tiles = images &* g.tilesPerImage, plane = tiles &* o
     let base = UnsafeMutablePointer(mutating: dy)
     withTileScratch(scratch) { x, q in
-        for t in 0..<tiles {
+        for t in range {
             tilePixels(q, tile: t, in: base, geometry: g, outside: zeros)
             let out = z + t &* o
             for ch in stride(from: 0, to: o, by: 8) {
@@ -519,10 +558,11 @@ public func winogradConvolutionForward(_ x: UnsafePointer<Float>, images n: Int,
     let c = g.inChannels, o = g.outChannels, t = g.tilesPerImage, edge = winogradEdgeFloats(g)
     let chunk = winogradChunkImages(g, batch: n, maxWorkspaceBytes: maxWorkspaceBytes)
     let positions = g.positions
-    workspace.reserve(2 * edge + winogradScratchFloats + chunk * t * positions * (c + o))
-    let zeros = workspace.pointer, sink = zeros + edge, scratch = sink + edge
+    let scratchFloats = WinogradScratch.floats(edge: edge, parts: ComputeThreads.shared.count)
+    workspace.reserve(edge + scratchFloats + chunk * t * positions * (c + o))
+    let zeros = workspace.pointer, scratch = WinogradScratch(base: zeros + edge, edge: edge)
     zeros.update(repeating: 0, count: edge)
-    let v = scratch + winogradScratchFloats, m = v + chunk * t * positions * c
+    let v = zeros + edge + scratchFloats, m = v + chunk * t * positions * c
     let imageIn = g.inHeight * g.inWidth * c, imageOut = g.outHeight * g.outWidth * o
     var start = 0
     while start < n {
@@ -532,7 +572,7 @@ public func winogradConvolutionForward(_ x: UnsafePointer<Float>, images n: Int,
             sgemm(transB: true, m: rows, n: o, k: c, a: v + xi * rows * c, lda: c,
                   b: u + xi * o * c, ldb: c, beta: 0, c: m + xi * rows * o, ldc: o)
         }
-        winogradOutputTransform(m, images: count, geometry: g, accumulate: accumulate, sink: sink, scratch: scratch,
+        winogradOutputTransform(m, images: count, geometry: g, accumulate: accumulate, scratch: scratch,
                                 into: y + start * imageOut)
         start += count
     }
@@ -549,8 +589,10 @@ public func winogradConvolutionBackward(input x: UnsafePointer<Float>, outputGra
     let chunk = winogradChunkImages(g, batch: n, maxWorkspaceBytes: maxWorkspaceBytes)
     let positions = g.positions
     let weightFloats = (positions * o * c + 15) & ~15
-    workspace.reserve(2 * edge + winogradScratchFloats + weightFloats + chunk * t * positions * (c + o))
-    let zeros = workspace.pointer, sink = zeros + edge, scratch = sink + edge, du = scratch + winogradScratchFloats
+    let scratchFloats = WinogradScratch.floats(edge: edge, parts: ComputeThreads.shared.count)
+    workspace.reserve(edge + scratchFloats + weightFloats + chunk * t * positions * (c + o))
+    let zeros = workspace.pointer, scratch = WinogradScratch(base: zeros + edge, edge: edge)
+    let du = zeros + edge + scratchFloats
     zeros.update(repeating: 0, count: edge)
     let v = du + weightFloats, z = v + chunk * t * positions * c
     let imageIn = g.inHeight * g.inWidth * c, imageOut = g.outHeight * g.outWidth * o
@@ -571,10 +613,10 @@ public func winogradConvolutionBackward(input x: UnsafePointer<Float>, outputGra
                 sgemm(m: rows, n: c, k: o, a: z + xi * rows * o, lda: o,
                       b: u + xi * o * c, ldb: c, beta: 0, c: v + xi * rows * c, ldc: c)
             }
-            winogradInputGradientTransform(v, images: count, geometry: g, sink: sink, scratch: scratch,
-                                           addingInto: dx + start * imageIn)
+            winogradInputGradientTransform(v, images: count, geometry: g, scratch: scratch, addingInto: dx + start * imageIn)
         }
         start += count
     }
-    winogradWeightGradientTransform(du, outChannels: o, inChannels: c, tileSize: g.tileSize, scratch: scratch, addingInto: dw)
+    winogradWeightGradientTransform(du, outChannels: o, inChannels: c, tileSize: g.tileSize, scratch: scratch.tile(0),
+                                    addingInto: dw)
 }

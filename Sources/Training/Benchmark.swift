@@ -112,7 +112,7 @@ public struct BenchmarkResult: Codable, Sendable {
 /// median, and images/s counts every rank's batch.
 public func runBenchmark(_ options: BenchmarkOptions,
                          communicator comm: any Communicator = SingleProcessCommunicator()) throws -> BenchmarkResult {
-    setBLASThreads(options.threads)
+    setComputeThreads(options.threads)
     Conv2d.defaultAlgorithm = options.convAlgorithm
     let model = try ClassifierModel(architecture: options.model, numClasses: options.numClasses,
                                     stem: options.stem, seed: 0)
@@ -238,7 +238,8 @@ public func runBenchmark(_ options: BenchmarkOptions,
 }
 
 /// The best of a few large square SGEMMs (1024³, row-major, no transposes) in GFLOP/s, with
-/// the current OpenBLAS threads: the ceiling model-FLOP utilisation is measured against.
+/// the current compute threads (`sgemm`'s blocks, Note [Compute threads]): the ceiling
+/// model-FLOP utilisation is measured against.
 public func measureSGEMMGFlops(size: Int = 1024, repeats: Int = 5) -> Double {
     let a = UnsafeMutablePointer<Float>.allocate(capacity: size * size)
     let b = UnsafeMutablePointer<Float>.allocate(capacity: size * size)

@@ -112,7 +112,7 @@ public enum Evaluation {
         var failure: String?
         do {
             let threads = options.threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / max(comm.localSize, 1))
-            setBLASThreads(threads)
+            setComputeThreads(threads)
             guard options.dataset.directory != nil || options.dataset.valDirectory != nil else {
                 throw TrainingError("eval needs --data DIR (or --val-dir DIR)")
             }

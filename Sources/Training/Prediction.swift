@@ -34,7 +34,7 @@ public enum Predictor {
     /// Classifies each image, printing as it goes. An unreadable image gets one error line and
     /// the others are still classified; returns false if any image failed.
     public static func run(_ options: PredictionOptions, output: (String) -> Void) throws -> Bool {
-        setBLASThreads(options.threads)
+        setComputeThreads(options.threads)
         let inference = try InferenceModel(options.modelFile)
         let model = inference.model
         let labels: [ClassLabel]

@@ -73,7 +73,7 @@ public final class Trainer {
         isRoot = comm.rank == 0
         let coresPerRank = max(1, ProcessInfo.processInfo.activeProcessorCount / max(comm.localSize, 1))
         let threads = config.threads ?? coresPerRank
-        setBLASThreads(threads)
+        setComputeThreads(threads)
         if config.workers == TrainConfig.automaticWorkers {
             self.config.workers = Trainer.decodeWorkers(coresPerRank: coresPerRank, computeThreads: threads)
         }

@@ -11,11 +11,14 @@ import XCTest
 /// first steps and reused (Note [Gradient pool]). Counted by the test process's own
 /// allocator (Tests/CAllocationCounter), on every thread. Set
 /// SWIFT_DP_TRAIN_TRACE_ALLOCATIONS=1 to print a backtrace of each allocation that remains.
-/// One OpenBLAS thread, as ranks run (with more, OpenBLAS's own thread hand-off allocates).
+/// With one compute thread; with two (our own pool splits the work, Note [Compute threads];
+/// OpenBLAS stays on one thread, whose own thread hand-off would allocate), the only
+/// allocations are the pool's one per split call.
 final class ZeroAllocationStepTests: XCTestCase {
     private func allocationsPerStep(_ architecture: String, imageSize: Int, batch: Int,
-                                    optimizerKind: String = "sgd") throws -> Int {
-        setBLASThreads(1)
+                                    optimizerKind: String = "sgd", threads: Int = 1) throws -> (allocations: Int, splits: Int) {
+        setComputeThreads(threads)
+        defer { setComputeThreads(1) }
         let model = try ClassifierModel(architecture: architecture, numClasses: 10, stem: .imagenet, seed: 1)
         let optimizer: any Optimizer = optimizerKind == "adamw"
             ? Adam(store: model.store, weightDecay: 0.05, decoupledWeightDecay: true)
@@ -42,18 +45,18 @@ final class ZeroAllocationStepTests: XCTestCase {
         for _ in 0..<3 { step() }
         let tracing = ProcessInfo.processInfo.environment["SWIFT_DP_TRAIN_TRACE_ALLOCATIONS"] == "1"
         allocation_trace(tracing)
-        let before = allocation_count()
+        let before = allocation_count(), splitsBefore = ComputeThreads.shared.splits
         for _ in 0..<2 { step() }
-        let after = allocation_count()
+        let after = allocation_count(), splitsAfter = ComputeThreads.shared.splits
         allocation_trace(false)
-        return (after - before) / 2
+        return ((after - before) / 2, (splitsAfter - splitsBefore) / 2)
     }
 
     /// A steady-state eval forward allocates nothing either, with BatchNorm folded into the
     /// convolutions (Note [BatchNorm folding]), also when a weight change makes it refold: the
     /// folded weights reuse their buffers.
     private func allocationsPerEval(_ architecture: String, imageSize: Int, batch: Int) throws -> (Int, Int) {
-        setBLASThreads(1)
+        setComputeThreads(1)
         let model = try ClassifierModel(architecture: architecture, numClasses: 10, stem: .imagenet, seed: 1)
         let images = Tensor(n: batch, h: imageSize, w: imageSize, c: 3)
         var rng = SplitMix64(seed: 2)
@@ -87,15 +90,24 @@ final class ZeroAllocationStepTests: XCTestCase {
     }
 
     func testResNetStepAllocatesNothing() throws {
-        XCTAssertEqual(try allocationsPerStep("resnet18", imageSize: 32, batch: 4), 0)
-        XCTAssertEqual(try allocationsPerStep("resnet50", imageSize: 32, batch: 2, optimizerKind: "adamw"), 0)
+        XCTAssertEqual(try allocationsPerStep("resnet18", imageSize: 32, batch: 4).allocations, 0)
+        XCTAssertEqual(try allocationsPerStep("resnet50", imageSize: 32, batch: 2, optimizerKind: "adamw").allocations, 0)
+    }
+
+    /// Batch and size big enough that GEMMs, Winograd transforms and BatchNorm really split.
+    func testStepOnTwoComputeThreadsAllocatesOnlyThePoolsHandOffs() throws {
+        for (architecture, batch) in [("resnet18", 8), ("efficientnet_b0", 4)] {
+            let (allocations, splits) = try allocationsPerStep(architecture, imageSize: 64, batch: batch, threads: 2)
+            XCTAssertGreaterThan(splits, 50, "\(architecture): the step's work was split")
+            XCTAssertEqual(allocations, splits, "\(architecture): allocations per step against split calls")
+        }
     }
 
     func testEfficientNetStepAllocatesNothing() throws {
-        XCTAssertEqual(try allocationsPerStep("efficientnet_b0", imageSize: 32, batch: 4), 0)
+        XCTAssertEqual(try allocationsPerStep("efficientnet_b0", imageSize: 32, batch: 4).allocations, 0)
     }
 
     func testInceptionResNetV2StepAllocatesNothing() throws {
-        XCTAssertEqual(try allocationsPerStep("inception_resnet_v2", imageSize: 75, batch: 2), 0)
+        XCTAssertEqual(try allocationsPerStep("inception_resnet_v2", imageSize: 75, batch: 2).allocations, 0)
     }
 }

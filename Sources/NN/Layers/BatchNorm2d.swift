@@ -128,20 +128,24 @@ public final class BatchNorm2d: Layer {
             precondition(m > 1, "BatchNorm2d: expected more than 1 value per channel when training, got shape \(x.shape)")
             // Two passes in Double: the mean, then Σ(x − mean)², avoiding E[x²] − E[x]² cancellation.
             sums.update(repeating: 0, count: 2 * c + 1)
-            var row = src
-            for _ in 0..<m {
-                for ch in 0..<c { s1[ch] += Double(row[ch]) }
-                row += c
+            parallelForChannels(c, rows: m) { columns in
+                var row = src
+                for _ in 0..<m {
+                    for ch in columns { s1[ch] += Double(row[ch]) }
+                    row += c
+                }
             }
             sums[2 * c] = Double(m)
             crossReplicaSum?(sums, 2 * c + 1)
             let total = sums[2 * c]
             statisticsCount = total
             for ch in 0..<c { s1[ch] /= total }
-            row = src
-            for _ in 0..<m {
-                for ch in 0..<c { let d = Double(row[ch]) - s1[ch]; s2[ch] += d * d }
-                row += c
+            parallelForChannels(c, rows: m) { columns in
+                var row = src
+                for _ in 0..<m {
+                    for ch in columns { let d = Double(row[ch]) - s1[ch]; s2[ch] += d * d }
+                    row += c
+                }
             }
             crossReplicaSum?(s2, c)
             let rm = store.floatBuffer(runningMean), rv = store.floatBuffer(runningVar)
@@ -167,23 +171,26 @@ public final class BatchNorm2d: Layer {
             scale[ch] = gamma[ch] * invStd[ch]
             shift[ch] = beta[ch] - mean[ch] * scale[ch]
         }
-        var row = src
-        var out = output.pointer
-        if activation == .relu {
-            for _ in 0..<m {
-                for ch in 0..<c { out[ch] = max(row[ch] * scale[ch] + shift[ch], 0) }
-                row += c
-                out += c
+        let relu = activation == .relu, y = output.pointer
+        parallelForChannels(c, rows: m) { columns in
+            var row = src
+            var out = y
+            if relu {
+                for _ in 0..<m {
+                    for ch in columns { out[ch] = max(row[ch] * scale[ch] + shift[ch], 0) }
+                    row += c
+                    out += c
+                }
+            } else {
+                for _ in 0..<m {
+                    for ch in columns { out[ch] = row[ch] * scale[ch] + shift[ch] }
+                    row += c
+                    out += c
+                }
             }
-        } else {
-            for _ in 0..<m {
-                for ch in 0..<c { out[ch] = row[ch] * scale[ch] + shift[ch] }
-                row += c
-                out += c
-            }
-            // In place over z, in a pass of its own so the loop above vectorises.
-            if activation == .silu { siluForward(output.pointer, output.pointer, count: output.count) }
         }
+        // In place over z, in a pass of its own so the loop above vectorises.
+        if activation == .silu { siluForward(output.pointer, output.pointer, count: output.count) }
         return output
     }
 
@@ -213,11 +220,11 @@ public final class BatchNorm2d: Layer {
         // there is an activation (pass 2 reads it back from there).
         switch activation {
         case .relu:
-            inPlaceAware(dy.pointer, dx) { grad, dx in
+            inPlaceAware(dy.pointer, dx) { grad, dx in parallelForChannels(c, rows: m) { columns in
                 for r in 0..<m {
                     let base = r &* c
                     let row = src + base, g = grad + base, out = dx + base
-                    for ch in 0..<c {
+                    for ch in columns {
                         let z = row[ch] * scale[ch] + shift[ch]
                         let gradient = g[ch]  // loaded unconditionally, so the select vectorises
                         let masked: Float = z > 0 ? gradient : 0
@@ -227,30 +234,33 @@ public final class BatchNorm2d: Layer {
                         out[ch] = masked
                     }
                 }
-            }
+            } }
         case .silu:
             // g = dy·silu′(z) first, row by row: each row's z goes to a scratch row and through
             // `siluBackward`, the SiLU layer's own SIMD kernel (Note [Vector exp]), so fused
             // and unfused compute the same bits; the sums are then the plain BatchNorm pass.
             let zRow = self.zRow
-            inPlaceAware(dy.pointer, dx) { grad, dx in
+            inPlaceAware(dy.pointer, dx) { grad, dx in parallelForChannels(c, rows: m) { columns in
+                let lo = columns.lowerBound
                 for r in 0..<m {
                     let base = r &* c
                     let row = src + base
-                    for ch in 0..<c { zRow[ch] = row[ch] * scale[ch] + shift[ch] }
-                    siluBackward(grad + base, input: zRow, dx + base, count: c)
+                    for ch in columns { zRow[ch] = row[ch] * scale[ch] + shift[ch] }
+                    siluBackward(grad + base + lo, input: zRow + lo, dx + base + lo, count: columns.count)
                 }
-            }
+            } }
             fallthrough
         case .none:
             let grad = activation == .none ? UnsafePointer(dy.pointer) : UnsafePointer(dx)
-            for r in 0..<m {
-                let base = r &* c
-                let row = src + base, g = grad + base
-                for ch in 0..<c {
-                    let xhat = (row[ch] - mean[ch]) * invStd[ch]
-                    sumDy[ch] += Double(g[ch])
-                    sumDyXhat[ch] += Double(g[ch] * xhat)
+            parallelForChannels(c, rows: m) { columns in
+                for r in 0..<m {
+                    let base = r &* c
+                    let row = src + base, g = grad + base
+                    for ch in columns {
+                        let xhat = (row[ch] - mean[ch]) * invStd[ch]
+                        sumDy[ch] += Double(g[ch])
+                        sumDyXhat[ch] += Double(g[ch] * xhat)
+                    }
                 }
             }
         }
@@ -263,13 +273,13 @@ public final class BatchNorm2d: Layer {
         if lastMode == .train { crossReplicaSum?(sums, 2 * c) }
         let grad = activation == .none ? UnsafePointer(dy.pointer) : UnsafePointer(dx)
         if lastMode == .eval {
-            inPlaceAware(grad, dx) { grad, dx in
+            inPlaceAware(grad, dx) { grad, dx in parallelForChannels(c, rows: m) { columns in
                 for r in 0..<m {
                     let base = r &* c
                     let g = grad + base, out = dx + base
-                    for ch in 0..<c { out[ch] = g[ch] * scale[ch] }
+                    for ch in columns { out[ch] = g[ch] * scale[ch] }
                 }
-            }
+            } }
             return dInput
         }
         // dx = a·(g − Σg/M) − x̂·a·Σ(g·x̂)/M with a = γ·invStd, as per-channel coefficients
@@ -282,16 +292,16 @@ public final class BatchNorm2d: Layer {
             b[ch] = Float(ac * sumDy[ch] * invM)
             d[ch] = Float(ac * sumDyXhat[ch] * invM)
         }
-        inPlaceAware(grad, dx) { grad, dx in
+        inPlaceAware(grad, dx) { grad, dx in parallelForChannels(c, rows: m) { columns in
             for r in 0..<m {
                 let base = r &* c
                 let row = src + base, g = grad + base, out = dx + base
-                for ch in 0..<c {
+                for ch in columns {
                     let xhat = (row[ch] - mean[ch]) * invStd[ch]
                     out[ch] = a[ch] * g[ch] - b[ch] - xhat * d[ch]
                 }
             }
-        }
+        } }
         return dInput
     }
 }
