@@ -133,6 +133,21 @@ final class VirtualClusterTests: XCTestCase {
                      clusterSeconds, Double(sent) / 1e6, Double(received) / 1e6, steps, parameters, Double(gradients) / 1e6, a.tensors.count))
     }
 
+    /// Every virtual host sees all of this machine's cores, and Open MPI binds each host's first
+    /// rank to core 0; cluster/mpirun turns binding off, so ranks on different hosts may run on
+    /// every core (with the binding, two hosts' ranks shared one core: a step at half speed).
+    func testRanksOnDifferentHostsAreNotPinnedToOneCore() throws {
+        func allowedCores(_ status: String) -> [String] {
+            status.split(separator: "\n").filter { $0.hasPrefix("Cpus_allowed_list:") }
+                .map { $0.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces) }
+        }
+        let mine = try XCTUnwrap(allowedCores(try String(contentsOfFile: "/proc/self/status", encoding: .utf8)).first)
+        let run = try runProcess(clusterMPIRun, ["-np", "2", "/bin/cat", "/proc/self/status"],
+                                 environment: clusterEnvironment, timeout: 60)
+        XCTAssertEqual(run.status, 0, "cluster/mpirun failed:\n\(run.output)")
+        XCTAssertEqual(allowedCores(run.stdout), [mine, mine], "each rank's allowed cores:\n\(run.output)")
+    }
+
     /// A rank on the second host killed with SIGKILL mid-epoch ends the whole job within 60 s,
     /// with a non-zero exit, mpirun naming the lost rank and its host, and no rank or daemon
     /// left on any host.
