@@ -7,6 +7,24 @@ import XCTest
 /// summary. What it checks is the plumbing (columns, rows, baselines), never a speed: speeds
 /// live in benchmarks/, not in tests.
 final class ScaleOutBenchmarkTests: XCTestCase {
+    /// The overlap fraction the projection uses: 1 − communication cost ÷ all-reduce, where
+    /// the cost (step − step without communication) is never taken below the exposed wait it
+    /// contains — noise that makes the difference negative must not claim everything hidden.
+    func testOverlapFractionNeverCountsCommunicationBelowItsExposedWait() throws {
+        guard let python = findExecutable("python3") else { throw XCTSkip("python3 not installed (the report is Python)") }
+        let check = """
+            from scaleout.report import overlap_fraction
+            row = lambda cost, exposed: {"framework": "ours", "ranks": 2, "oversubscribed": False,
+                                         "allreduce_ms": 600.0, "comm_cost_ms": cost, "exposed_comm_ms": exposed}
+            print(overlap_fraction([row(-300.0, 60.0)], "ours"), overlap_fraction([row(150.0, 60.0)], "ours"),
+                  overlap_fraction([row(None, 60.0)], "ours"))
+            """
+        let run = try runProcess(python, ["-c", check],
+                                 environment: ["PYTHONPATH": packageRoot.appendingPathComponent("benchmarks").path])
+        XCTAssertEqual(run.status, 0, run.output)
+        XCTAssertEqual(run.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "0.9 0.75 0.9")
+    }
+
     func testQuickRunWritesTheTableChartAndSummary() throws {
         guard let binary = swiftDPTrainBinary() else {
             throw XCTSkip("release binary not built: run scripts/test.sh (or swift build -c release) first")
