@@ -21,7 +21,8 @@ import Synchronization
 //   That hand-off costs one small heap allocation per split call (the thunk Swift makes to
 //   check the closure did not escape; a closure stored without it is wrapped in a heap thunk
 //   too), counted in `splits`: a step on one thread allocates nothing, and on more threads
-//   nothing but these (ZeroAllocationStepTests), a few hundred per step, well under 0.1 ms.
+//   nothing but these (ZeroAllocationStepTests; 786 per ResNet-18 step at 64 px, batch 8:
+//   tens of microseconds of malloc in a step of hundreds of milliseconds).
 // - Work below `minimumWork` (elements, roughly) stays on the caller.
 // - Parts are fixed by the thread count alone, so results are the same from run to run;
 //   kernels that split by channel (`parallelForChannels`) or by independent tiles give the
